@@ -1,0 +1,1 @@
+"""formgen: questionnaire definitions → printable PDF sheets with signed QR ids and registration marks."""

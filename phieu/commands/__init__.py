@@ -1,0 +1,1 @@
+"""Command groups of the phieu CLI, one module per area."""

@@ -1,0 +1,1 @@
+"""recognition: read the boxes, marks and handwriting regions of an aligned page."""

@@ -1,0 +1,47 @@
+"""Values passed between scanner stages and to the pipeline. Picklable, no I/O.
+
+Coordinates: images are numpy arrays indexed (row, col); geometry is expressed as (x, y)
+with x = column. Layout coordinates are millimetres from the page's top-left corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from formgen.identity import SheetIdentity
+
+
+@dataclass
+class PageImage:
+    """One page as read from a scan file: 8-bit greyscale, with the resolution it claims."""
+
+    source: Path
+    index: int  # 0-based page index within the file
+    image: np.ndarray  # (rows, cols) uint8, 0 = black
+    dpi: float  # from the file's metadata, or estimated; 0 if unknown
+    source_format: str = ""  # pdf-embedded|pdf-rendered|tiff|png|jpeg
+
+
+@dataclass
+class Alignment:
+    """Where the page lies in the image: homography from layout mm to image pixels, and how it was found."""
+
+    mm_to_px: np.ndarray  # 3x3 float64: [x_px, y_px, 1] ~ H @ [x_mm, y_mm, 1]
+    rotation: int  # 0/90/180/270: how far the scan was turned from upright
+    residual_mm: float  # mean distance of the found marks from their fitted positions
+    marks_found: int
+
+
+@dataclass
+class Identification:
+    """Who the page is. ``identity`` is None when unidentified; ``reason`` then says why in words."""
+
+    identity: SheetIdentity | None
+    qr_text: str | None = None
+    decoder: str | None = None  # zxing|wechat|zbar|ocr
+    reason: str | None = None  # unreadable|forged|unknown_survey|blank_page|no_marks (code) ...
+    detail: str = ""  # human message, Vietnamese first
+    timings_ms: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""storage: SQLAlchemy models and the one gateway to the database and the file store."""

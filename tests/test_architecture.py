@@ -1,0 +1,60 @@
+"""The import graph keeps the pipeline readable left to right (see STYLE: our shape)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FORBIDDEN = {
+    "recognition": {"storage", "review_ui"},
+    "scanner": {"storage", "review_ui"},
+    "formgen": {"scanner", "recognition", "review_ui"},
+    "storage": {"review_ui"},
+    "phieu": set(),
+}
+LEAF_MODULES = {  # the contract: no heavy libraries
+    "formgen/layout.py": {"reportlab", "cv2", "sqlalchemy"},
+    "formgen/identity.py": {"reportlab", "cv2", "sqlalchemy"},
+    "formgen/definition.py": {"reportlab", "cv2", "sqlalchemy"},
+    "phieu/settings.py": {"reportlab", "cv2", "sqlalchemy"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_packages_respect_the_pipeline_order() -> None:
+    problems = []
+    for package, forbidden in FORBIDDEN.items():
+        for path in (REPO / package).rglob("*.py"):
+            bad = _imports(path) & forbidden
+            if package != "review_ui":
+                bad |= _imports(path) & {"review_ui"}
+            if bad:
+                problems.append(f"{path.relative_to(REPO)} imports {sorted(bad)}")
+    assert not problems, problems
+
+
+def test_contract_modules_stay_light() -> None:
+    for rel, forbidden in LEAF_MODULES.items():
+        path = REPO / rel
+        if path.exists():
+            assert not (_imports(path) & forbidden), rel
+
+
+def test_nothing_imports_review_ui() -> None:
+    for path in REPO.rglob("*.py"):
+        if ".venv" in path.parts or path.parts[len(REPO.parts)] in {"review_ui", "tests"}:
+            continue
+        if path.name == "cli.py" or "commands" in path.parts:
+            continue  # the shell starts the web app
+        assert "review_ui" not in _imports(path), path
