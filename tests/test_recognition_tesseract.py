@@ -1,0 +1,45 @@
+"""scanner/tesseract.py against the real tesseract program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from phieu.errors import MissingToolError
+from scanner import tesseract
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _text_image(text: str, size: int = 32) -> np.ndarray:
+    font = ImageFont.truetype(FONT, size)
+    img = Image.new("L", (40 + int(font.getlength(text)), size * 2), 255)
+    ImageDraw.Draw(img).text((20, size // 3), text, fill=0, font=font)
+    return np.asarray(img)
+
+
+def test_reads_printed_vietnamese() -> None:
+    text = tesseract.ocr_text(_text_image("Thủ tục hành chính"), lang="vie", psm=7)
+    assert text == "Thủ tục hành chính"
+
+
+def test_whitelist_limits_characters() -> None:
+    text = tesseract.ocr_text(_text_image("0123-4567"), lang="eng", psm=7, whitelist="0123456789-")
+    assert text == "0123-4567"
+
+
+def test_blank_and_degenerate_images_give_empty_text() -> None:
+    assert tesseract.ocr_text(np.full((40, 200), 255, np.uint8)) == ""
+    assert tesseract.ocr_text(np.zeros((0, 0), np.uint8)) == ""
+
+
+def test_missing_language_says_what_to_install() -> None:
+    with pytest.raises(MissingToolError, match="tesseract-ocr-vie"):
+        tesseract.require_tesseract("xyz")
+
+
+def test_tesseract_failure_maps_to_empty_text(caplog: pytest.LogCaptureFixture) -> None:
+    # psm 99 does not exist: tesseract exits with an error, which becomes "" plus a log line.
+    assert tesseract.ocr_text(_text_image("abc"), lang="eng", psm=99) == ""
+    assert "OCR failed" in caplog.text
