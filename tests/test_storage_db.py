@@ -1,0 +1,124 @@
+"""Database gateway, migrations, file store and audit log, on real SQLite files and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from phieu.errors import NotFoundError, StorageError
+from phieu.workspace import Workspace
+from storage import audit
+from storage.db import Database, normalise_url
+from storage.files import FileStore
+from storage.models import AuditEvent, Base, Survey
+
+
+def test_migrations_create_every_model_table(database: Database) -> None:
+    tables = set(inspect(database.engine).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    assert database.current_revision() is not None
+    database.migrate()  # running again is a no-op
+    assert set(inspect(database.engine).get_table_names()) == tables
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    """A model change without a migration fails here (autogenerate finds nothing to do)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with database.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_session_commits_on_success_and_rolls_back_on_error(database: Database) -> None:
+    with database.session() as s:
+        s.add(Survey(code="SIPAS-2024", title="Chỉ số hài lòng"))
+    with pytest.raises(RuntimeError), database.session() as s:
+        s.add(Survey(code="OTHER", title="không lưu"))
+        s.flush()
+        raise RuntimeError("boom")
+    with database.session(immediate=True) as s:
+        assert s.scalars(select(Survey.code)).all() == ["SIPAS-2024"]
+        assert s.scalar(select(Survey.title)) == "Chỉ số hài lòng"
+
+
+def test_audit_record_is_kept_with_the_transaction(database: Database) -> None:
+    with database.session() as s:
+        audit.record(s, actor="machine", action="scan.page", entity="page", entity_id=7, detail={"tệp": "a.pdf"})
+        audit.record(s, actor="lan", action="review.decide", entity="page", entity_id=7)
+    with database.session() as s:
+        events = audit.history(s, "page", 7)
+        assert [e.actor for e in events] == ["machine", "lan"]
+        assert events[0].detail == {"tệp": "a.pdf"}
+        assert events[1].detail == {}
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 2
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    db = Database.open(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    db.migrate()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    from storage.models import Edition
+
+    with pytest.raises(Exception, match="FOREIGN KEY"), db.session() as s:
+        s.add(Edition(survey_id=999, code="A", definition_yaml="", definition_sha256="", layout_json="", page_count=1))
+    db.dispose()
+
+
+def test_for_workspace_opens_and_migrates(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "home", database_url=None)
+    db = Database.for_workspace(ws)
+    assert (tmp_path / "home" / "phieu.sqlite3").exists()
+    assert "sheets" in inspect(db.engine).get_table_names()
+    db.dispose()
+
+
+def test_urls_are_mapped_to_psycopg() -> None:
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///x") == "sqlite:///x"
+    with pytest.raises(StorageError, match="invalid database URL"):
+        Database.open("not a url")
+
+
+def test_file_store_is_content_addressed_and_write_once(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files")
+    sha = store.put_bytes(b"%PDF-1.7 trang 1", ".pdf")
+    path = store.path(sha)
+    assert path == tmp_path / "files" / sha[:2] / sha[2:4] / f"{sha}.pdf"
+    assert store.read(sha) == b"%PDF-1.7 trang 1"
+    assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    mtime = path.stat().st_mtime_ns
+    assert store.put_bytes(b"%PDF-1.7 trang 1", ".png") == sha  # same content: nothing rewritten
+    assert store.path(sha) == path and path.stat().st_mtime_ns == mtime
+    assert len(list(path.parent.iterdir())) == 1
+
+
+def test_file_store_copies_files_unchanged(tmp_path: Path) -> None:
+    original = tmp_path / "Bó phiếu 1.TIF"
+    data = os.urandom(3 * 1024 * 1024 + 17)  # several copy chunks
+    original.write_bytes(data)
+    store = FileStore(tmp_path / "files")
+    sha = store.put_file(original)
+    assert store.exists(sha) and store.path(sha).suffix == ".tif"
+    assert store.read(sha) == data
+    assert original.read_bytes() == data
+    assert store.put_file(original) == sha
+
+
+def test_file_store_reports_missing_and_malformed(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files")
+    with pytest.raises(NotFoundError):
+        store.read("0" * 64)
+    assert not store.exists("0" * 64)
+    with pytest.raises(StorageError, match="SHA-256"):
+        store.path("../../etc/passwd")
+    with pytest.raises(StorageError, match="missing.pdf"):
+        store.put_file(tmp_path / "missing.pdf")
