@@ -45,3 +45,33 @@ class Identification:
     reason: str | None = None  # unreadable|forged|unknown_survey|blank_page|no_marks (code) ...
     detail: str = ""  # human message, Vietnamese first
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PageError:
+    """A page of a scan file that could not be read; the other pages of the file still come through.
+
+    ``message`` names the file and page and says what to do (Vietnamese first).
+    """
+
+    source: Path
+    index: int  # 0-based page index within the file
+    message: str
+
+
+@dataclass
+class ScannedPage:
+    """The scanner's answer for one page: who it is, where it lies, and the upright page to read.
+
+    ``canonical`` is the page warped to layout coordinates at ``canonical_dpi`` (None when the page
+    could not be aligned or identified); ``page_number`` is the 1-based layout page (0 if unknown).
+    """
+
+    source: Path
+    index: int
+    identification: Identification
+    alignment: Alignment | None = None
+    page_number: int = 0
+    canonical: np.ndarray | None = None
+    canonical_dpi: float = 0.0
+    quality: dict[str, float] = field(default_factory=dict)  # marks_found, residual_mm, affine (0/1)...
