@@ -1,0 +1,394 @@
+"""The single writer of scan results: batches, files, pages, box readings, answers, review items.
+
+Only the pipeline's parent process calls these (workers compute, they never touch the database).
+Each function works inside the caller's transaction (``Database.session()``); the pipeline uses one
+transaction per page, so an interrupted run leaves whole pages only and a rerun completes the file:
+recording the same (file, page index) twice changes nothing.
+
+Rules kept here:
+- the original file is copied unchanged into the file store, named by its SHA-256; a file already
+  processed completely is not touched again;
+- the first copy of a (sheet, page number) counts; any later copy is a ``duplicate`` (a photocopy,
+  or a bundle scanned twice) whose answers are not stored;
+- machine values are written once and never overwritten; for an accepted answer ``final_value``
+  holds the machine value (so ``final_value`` is always the value in force), for an answer sent to
+  review it stays empty until a person decides;
+- every unidentified page gets a review item of kind ``page``: nothing is dropped. Blank pages
+  (duplex backs) are recorded but not queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from phieu.errors import ConflictError
+from recognition.types import AnswerReading, PageReading
+from scanner.types import Alignment, Identification
+from storage import audit
+from storage.files import FileStore
+from storage.models import (
+    Answer,
+    BoxReading,
+    Edition,
+    Page,
+    ReviewItem,
+    ScanBatch,
+    ScanFile,
+    Sheet,
+    SheetPage,
+    Survey,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = {
+    ".pdf": "application/pdf",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+HANDWRITING_KINDS = {"writein", "text"}
+
+
+@dataclass
+class PageOutcome:
+    """What the workers made of one page, handed to :func:`record_page` by the parent process."""
+
+    index: int  # 0-based page index within the file
+    identification: Identification
+    alignment: Alignment | None = None
+    reading: PageReading | None = None
+    page_image_png: bytes | None = None  # the page as read, for the review UI
+    aligned_png: bytes | None = None  # upright canonical page (RecognitionSettings.canonical_dpi)
+    quality: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the page could not be processed at all (message names file and page)
+
+
+@dataclass(frozen=True)
+class PageRecordResult:
+    status: str  # identified | duplicate | unidentified | blank
+    sheet_serial: int | None = None
+    answers_stored: int = 0
+    review_items: int = 0
+    already_recorded: bool = False  # the page was stored by an earlier run: nothing changed
+
+
+def start_batch(session: Session, source: str, user: str) -> ScanBatch:
+    """Open a scan batch (one ``phieu scan`` run, upload or hot-folder pickup)."""
+    batch = ScanBatch(source=source, created_by=user)
+    session.add(batch)
+    session.flush()
+    audit.record(session, actor=user or audit.MACHINE, action="scan.batch_started", entity="scan_batch",
+                 entity_id=batch.id, detail={"source": source})
+    return batch
+
+
+def register_file(session: Session, store: FileStore, path: Path, batch: ScanBatch) -> tuple[ScanFile, bool]:
+    """Keep the original unchanged in the store and return its row, plus whether it was already done.
+
+    A file whose every page was recorded earlier (same content, whatever its name) is left exactly
+    as it is; a file from an interrupted run is returned for its missing pages to be recorded.
+    """
+    path = Path(path)
+    sha = store.put_file(path)
+    existing = session.scalar(select(ScanFile).where(ScanFile.sha256 == sha))
+    if existing is not None:
+        return existing, existing.status == "done"
+    scan_file = ScanFile(
+        sha256=sha,
+        original_name=str(path),
+        size=path.stat().st_size,
+        media_type=MEDIA_TYPES.get(path.suffix.lower(), ""),
+        batch_id=batch.id,
+    )
+    session.add(scan_file)
+    session.flush()
+    audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.file_received", entity="scan_file",
+                 entity_id=scan_file.id, detail={"name": path.name, "sha256": sha, "batch": batch.id})
+    return scan_file, False
+
+
+def record_page(session: Session, store: FileStore, scan_file: ScanFile, outcome: PageOutcome) -> PageRecordResult:
+    """Store one page and everything read from it; a page already stored is left unchanged."""
+    existing = _page_at(session, scan_file.id, outcome.index)
+    if existing is not None:
+        return _result_of(session, existing)
+    page = Page(scan_file_id=scan_file.id, index_in_file=outcome.index, status="unidentified")
+    _fill_page_facts(page, store, outcome)
+    try:
+        with session.begin_nested():  # another writer may have stored it a moment ago: keep theirs
+            session.add(page)
+    except IntegrityError:
+        stored = _page_at(session, scan_file.id, outcome.index)
+        assert stored is not None
+        return _result_of(session, stored)
+    return _apply(session, store, page, outcome, place=f"{Path(scan_file.original_name).name} trang {outcome.index + 1}")
+
+
+def rerecord_page(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, actor: str) -> PageRecordResult:
+    """Record a page again after a person helped (assigned its identity, rotated it).
+
+    Only pages that hold no answers (unidentified, blank, not part of the survey) can be re-recorded;
+    machine values stored from a page are never replaced.
+    """
+    if page.status in ("identified", "duplicate"):
+        raise ConflictError(f"Trang {page.id} đã được ghi nhận ({page.status}); không thể ghi đè / page already recorded")
+    _fill_page_facts(page, store, outcome)
+    page.sheet_id = None
+    page.page_number = None
+    page.reason = None
+    page.processed_at = utcnow()
+    scan_file = session.get_one(ScanFile, page.scan_file_id)
+    result = _apply(session, store, page, outcome,
+                    place=f"{Path(scan_file.original_name).name} trang {page.index_in_file + 1}")
+    audit.record(session, actor=actor, action="scan.page_rerecorded", entity="page", entity_id=page.id,
+                 detail={"status": result.status, "serial": result.sheet_serial})
+    return result
+
+
+def finish_file(session: Session, scan_file: ScanFile, page_count: int, error: str | None = None) -> None:
+    """Mark a file done (every page recorded) or failed (with the message naming file and page)."""
+    scan_file.page_count = page_count
+    scan_file.status = "failed" if error else "done"
+    scan_file.error = error
+    audit.record(session, actor=audit.MACHINE, action="scan.file_" + scan_file.status, entity="scan_file",
+                 entity_id=scan_file.id, detail={"pages": page_count, "error": error} if error else {"pages": page_count})
+
+
+def finish_batch(session: Session, batch: ScanBatch, summary: dict[str, Any]) -> None:
+    batch.finished_at = utcnow()
+    batch.summary = dict(summary)
+    audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.batch_finished", entity="scan_batch",
+                 entity_id=batch.id, detail=dict(summary))
+
+
+def refresh_sheet_status(session: Session, sheet: Sheet) -> str:
+    """Set the sheet's status from its pages and open review items: scanned → review / complete.
+
+    ``final`` is a person's verdict and is kept. Call after anything that opens or closes an item.
+    """
+    if sheet.status == "final":
+        return sheet.status
+    pages_in = session.scalar(select(func.count()).select_from(SheetPage).where(SheetPage.sheet_id == sheet.id)) or 0
+    open_items = session.scalar(
+        select(func.count())
+        .select_from(ReviewItem)
+        .join(Answer, ReviewItem.answer_id == Answer.id)
+        .where(Answer.sheet_id == sheet.id, ReviewItem.status == "open")
+    ) or 0
+    page_count = session.scalar(select(Edition.page_count).where(Edition.id == sheet.edition_id)) or 0
+    if open_items:
+        status = "review"
+    elif pages_in >= page_count and pages_in > 0:
+        status = "complete"
+    elif pages_in > 0:
+        status = "scanned"
+    else:
+        status = sheet.status
+    if status != sheet.status:
+        audit.record(session, actor=audit.MACHINE, action="sheet.status", entity="sheet", entity_id=sheet.id,
+                     detail={"from": sheet.status, "to": status})
+        sheet.status = status
+    return status
+
+
+# --- internals -------------------------------------------------------------------------------------
+
+
+def _page_at(session: Session, scan_file_id: int, index: int) -> Page | None:
+    return session.scalar(select(Page).where(Page.scan_file_id == scan_file_id, Page.index_in_file == index))
+
+
+def _result_of(session: Session, page: Page) -> PageRecordResult:
+    serial = session.scalar(select(Sheet.serial).where(Sheet.id == page.sheet_id)) if page.sheet_id else None
+    return PageRecordResult(status=page.status, sheet_serial=serial, already_recorded=True)
+
+
+def _fill_page_facts(page: Page, store: FileStore, outcome: PageOutcome) -> None:
+    """What the scanner saw, whatever the page turns out to be."""
+    ident, alignment = outcome.identification, outcome.alignment
+    page.qr_text = ident.qr_text
+    page.decoder = ident.decoder
+    quality = dict(outcome.quality)
+    if ident.timings_ms:
+        quality.setdefault("timings_ms", dict(ident.timings_ms))
+    if alignment is not None:
+        page.rotation = alignment.rotation
+        page.transform = np.linalg.inv(alignment.mm_to_px).tolist()  # image px → layout mm
+        quality.update(residual_mm=round(alignment.residual_mm, 4), marks_found=alignment.marks_found)
+    if outcome.reading is not None and outcome.reading.thresholds:
+        quality["thresholds"] = dict(outcome.reading.thresholds)
+    page.quality = quality
+    if outcome.page_image_png:
+        page.image_sha256 = store.put_bytes(outcome.page_image_png, ".png")
+    if outcome.aligned_png:
+        page.aligned_sha256 = store.put_bytes(outcome.aligned_png, ".png")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The sheet page an identified page claims to be, once checked against what was printed."""
+
+    survey: Survey
+    sheet: Sheet
+    page_number: int
+
+
+def _resolve(session: Session, ident: Identification) -> _Target | tuple[str, str]:
+    """The printed sheet page, or (reason code, sentence) why the identity is not one we printed."""
+    identity = ident.identity
+    assert identity is not None
+    survey = session.scalar(select(Survey).where(Survey.code == identity.survey))
+    if survey is None:
+        return "unknown_survey", f"Khảo sát {identity.survey} chưa được đăng ký / survey not registered"
+    sheet = session.scalar(select(Sheet).where(Sheet.survey_id == survey.id, Sheet.serial == identity.serial))
+    if sheet is None:
+        return "not_printed", (f"Phiếu số {identity.serial} của {identity.survey} chưa từng được in "
+                               f"/ serial never printed")
+    edition = session.get_one(Edition, sheet.edition_id)
+    if edition.code != identity.edition:
+        return "edition_mismatch", (f"Phiếu {identity.serial} được in theo mẫu {edition.code}, mã QR ghi "
+                                    f"{identity.edition} / edition mismatch")
+    if not 1 <= identity.page <= edition.page_count:
+        return "bad_page_number", f"Trang {identity.page} không có trong mẫu {edition.code} / no such page"
+    return _Target(survey, sheet, identity.page)
+
+
+def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, place: str) -> PageRecordResult:
+    ident = outcome.identification
+    if outcome.error:
+        return _unidentified(session, page, "error", outcome.error, survey_id=None, place=place)
+    if ident.identity is None:
+        code = ident.reason or "unreadable"
+        if code == "blank_page":
+            page.status, page.reason = "blank", ident.detail or "Trang trắng / blank page"
+            session.flush()
+            _audit_page(session, page, place)
+            return PageRecordResult(status="blank")
+        return _unidentified(session, page, code, ident.detail or code, survey_id=None, place=place)
+    target = _resolve(session, ident)
+    if isinstance(target, tuple):
+        return _unidentified(session, page, target[0], target[1], survey_id=None, place=place)
+    page.sheet_id, page.page_number = target.sheet.id, target.page_number
+    if outcome.reading is None or outcome.alignment is None:
+        detail = ident.detail or "Đọc được mã nhưng không căn chỉnh được trang / identified but not aligned"
+        result = _unidentified(session, page, "not_aligned", detail, survey_id=target.survey.id, place=place)
+        return PageRecordResult(status=result.status, sheet_serial=target.sheet.serial, review_items=1)
+    counted = session.scalar(select(SheetPage).where(SheetPage.sheet_id == target.sheet.id,
+                                                     SheetPage.page_number == target.page_number))
+    if counted is not None:
+        return _duplicate(session, page, counted, outcome.reading, target, place=place)
+    page.status = "identified"
+    session.flush()
+    session.add(SheetPage(sheet_id=target.sheet.id, page_number=target.page_number, page_id=page.id))
+    _store_boxes(session, page, outcome.reading)
+    stored, queued = _store_answers(session, store, page, target, outcome.reading.answers)
+    session.flush()
+    refresh_sheet_status(session, target.sheet)
+    _audit_page(session, page, place, serial=target.sheet.serial, answers=stored, review=queued)
+    return PageRecordResult("identified", target.sheet.serial, answers_stored=stored, review_items=queued)
+
+
+def _unidentified(session: Session, page: Page, code: str, detail: str, *, survey_id: int | None,
+                  place: str) -> PageRecordResult:
+    page.status, page.reason = "unidentified", f"{code}: {detail}"
+    session.flush()
+    session.add(ReviewItem(kind="page", survey_id=survey_id, page_id=page.id, reason=code))
+    _audit_page(session, page, place, reason=code)
+    log.info("%s: không nhận dạng được (%s) / unidentified: %s", place, code, detail)
+    return PageRecordResult(status="unidentified", review_items=1)
+
+
+def _duplicate(session: Session, page: Page, counted: SheetPage, reading: PageReading, target: _Target, *,
+               place: str) -> PageRecordResult:
+    first = session.get_one(Page, counted.page_id)
+    first_file = session.get_one(ScanFile, first.scan_file_id)
+    where = ("cùng tệp, trang " if first.scan_file_id == page.scan_file_id else f"tệp {Path(first_file.original_name).name} trang ")
+    where += str(first.index_in_file + 1)
+    page.status, page.duplicate_of_id = "duplicate", first.id
+    conflict = _answers_differ(session, target.sheet.id, reading.answers)
+    kind = "bản photo có câu trả lời khác / photocopy with different answers" if conflict else \
+        "bản photo hoặc quét hai lần / photocopy or scanned twice"
+    page.reason = (f"Phiếu {target.sheet.serial} trang {target.page_number} đã có ({where}): {kind}")
+    session.flush()
+    items = 0
+    if conflict:  # a second respondent on a copied sheet is a person's call; an identical rescan is not
+        session.add(ReviewItem(kind="page", survey_id=target.survey.id, page_id=page.id, reason="duplicate_conflict"))
+        items = 1
+    _audit_page(session, page, place, serial=target.sheet.serial, duplicate_of=first.id, conflict=conflict)
+    log.info("%s: %s", place, page.reason)
+    return PageRecordResult("duplicate", target.sheet.serial, review_items=items)
+
+
+def _answers_differ(session: Session, sheet_id: int, answers: list[AnswerReading]) -> bool:
+    """True when a confident reading of the copy disagrees with a confident stored machine value."""
+    stored = {
+        (a.question, a.item): a.machine_value
+        for a in session.scalars(select(Answer).where(Answer.sheet_id == sheet_id, Answer.status != "review"))
+    }
+    for reading in answers:
+        if reading.needs_review or reading.kind in HANDWRITING_KINDS:
+            continue
+        key = (reading.question, reading.item)
+        if key in stored and stored[key] != reading.value:
+            return True
+    return False
+
+
+def _store_boxes(session: Session, page: Page, reading: PageReading) -> None:
+    rows = [
+        {"page_id": page.id, "box_id": b.box_id, "inner_ink": float(b.inner_ink), "ring_ink": float(b.ring_ink),
+         "darkness": float(b.darkness), "state": b.state}
+        for b in reading.boxes
+    ]
+    if rows:
+        session.execute(insert(BoxReading), rows)
+
+
+def _store_answers(session: Session, store: FileStore, page: Page, target: _Target,
+                   readings: list[AnswerReading]) -> tuple[int, int]:
+    """Insert the page's answers (never replacing one already stored) and queue the doubtful ones."""
+    existing: set[tuple[str, str]] = {
+        (q, i) for q, i in session.execute(select(Answer.question, Answer.item).where(Answer.sheet_id == target.sheet.id))
+    }
+    new: list[tuple[Answer, AnswerReading]] = []
+    for r in readings:
+        if (r.question, r.item) in existing:
+            log.warning("sheet %s: answer %s/%s already stored, machine value kept", target.sheet.serial, r.question, r.item)
+            continue
+        existing.add((r.question, r.item))
+        answer = Answer(
+            sheet_id=target.sheet.id, page_id=page.id, question=r.question, item=r.item, kind=r.kind,
+            machine_value=r.value, machine_state=r.state, machine_reason=r.reason, confidence=float(r.confidence),
+            ocr_draft=r.ocr_draft, crop_sha256=store.put_bytes(r.crop_png, ".png") if r.crop_png else None,
+            status="review" if r.needs_review else "accepted",
+            final_value=None if r.needs_review else r.value,
+        )
+        new.append((answer, r))
+    session.add_all([a for a, _ in new])
+    session.flush()
+    queued = 0
+    for answer, r in new:
+        if r.needs_review:
+            kind = "writein" if r.kind in HANDWRITING_KINDS else "answer"
+            session.add(ReviewItem(kind=kind, survey_id=target.survey.id, answer_id=answer.id,
+                                   page_id=page.id, reason=r.reason or r.state))
+            queued += 1
+    return len(new), queued
+
+
+def _audit_page(session: Session, page: Page, place: str, **detail: Any) -> None:
+    audit.record(session, actor=audit.MACHINE, action=f"scan.page_{page.status}", entity="page", entity_id=page.id,
+                 detail={"where": place, **{k: v for k, v in detail.items() if v is not None}})
+
