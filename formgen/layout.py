@@ -141,3 +141,18 @@ class Layout(_Model):
     def all_regions(self) -> Iterator[HandwritingRegion]:
         for p in self.pages:
             yield from p.regions
+
+
+def standard_marks(width: float, height: float, *, inset: float, size: float) -> list[RegistrationMark]:
+    """The four registration marks of a page, centres ``inset`` mm from the paper edges.
+
+    Coordinates are mm from the page's top-left corner (x right, y down). Three marks are solid
+    squares; the bottom-right one is a solid circle, so a scanner can tell the page's orientation.
+    """
+    far_x, far_y = width - inset, height - inset
+    return [
+        RegistrationMark(name="top_left", shape="square", cx=inset, cy=inset, size=size),
+        RegistrationMark(name="top_right", shape="square", cx=far_x, cy=inset, size=size),
+        RegistrationMark(name="bottom_left", shape="square", cx=inset, cy=far_y, size=size),
+        RegistrationMark(name="bottom_right", shape="circle", cx=far_x, cy=far_y, size=size),
+    ]

@@ -20,6 +20,13 @@ class FormSettings(_Section):
     mark_mm: float = Field(6.0, description="Side / diameter of a registration mark (mm).")
     mark_inset_mm: float = Field(10.0, description="Distance from paper edge to a mark's centre (mm).")
     qr_mm: float = Field(18.0, description="Side of the printed QR code (mm), quiet zone included.")
+    digits_font_pt: float = Field(11.0, ge=11.0, description="Size of the printed SERIAL-PAGE-MAC digits line (points).")
+    large_print_box_mm: float = Field(6.5, ge=5.0, description="Side of an answer box with --large-print (mm).")
+    margin_mm: float = Field(15.0, description="Left and right paper margin of the printed content (mm).")
+    clear_mm: float = Field(8.0, description="Clear paper kept around registration marks and the QR code (mm).")
+    writein_height_mm: float = Field(9.0, description="Height of an 'other, please specify' write-in frame (mm).")
+    text_line_mm: float = Field(9.0, description="Height of one line of a free-text box (mm).")
+    grid_scale_mm: float = Field(90.0, description="Width given to a grid's scale columns (mm); rows text gets the rest.")
 
 
 class ScanSettings(_Section):
@@ -27,6 +34,13 @@ class ScanSettings(_Section):
     min_dpi: int = Field(150, description="Pages below this resolution are refused as unreadable.")
     max_skew_deg: float = Field(12.0, description="Largest rotation accepted when finding marks.")
     jobs: int = Field(0, description="Worker processes; 0 means one per CPU core.")
+    mark_search_dpi: float = Field(50.0, description="Resolution of the reduced copy searched for registration marks.")
+    mark_size_tolerance: float = Field(0.5, description="Relative tolerance of a mark candidate's size against the expected size.")
+    mark_geometry_tolerance: float = Field(0.15, description="Relative tolerance of the distances between the marks (scale, perspective).")
+    mark_darkness_min: float = Field(0.55, description="Contrast (0 paper .. 1 black) a mark's interior must reach; printed text blurs lighter.")
+    blank_ink_max: float = Field(0.003, description="Share of dark pixels below which a page is a blank back (duplex) page.")
+    qr_margin_mm: float = Field(5.0, description="Margin around the layout's QR square cropped for decoding (mm).")
+    digits_ocr_dpi: int = Field(300, description="Resolution of the digits-line crop given to OCR when no QR code is readable.")
 
 
 class RecognitionSettings(_Section):
@@ -37,6 +51,16 @@ class RecognitionSettings(_Section):
     cancelled_above: float = Field(0.62, description="Ink share above which a box counts as filled solid (cancelled).")
     handwriting_ink_min: float = Field(0.004, description="Ink share of a write-in region above which it has writing.")
     ocr_language: str = Field("vie", description="Tesseract language for handwriting drafts.")
+    background_mm: float = Field(8.0, description="Window for the paper-brightness estimate (larger than a filled box), evens out uneven light.")
+    ink_darkness: float = Field(0.25, description="Darkness (0 paper .. 1 black) above which a pixel is ink, for pen; lowered per sheet for pencil.")
+    ink_darkness_floor: float = Field(0.12, description="Lowest pixel-ink darkness a light-pencil sheet may adapt to (paper texture stays below).")
+    blank_dilate_mm: float = Field(0.35, description="Printed ink of the blank master is grown by this much, absorbing residual misalignment.")
+    refine_mm: float = Field(0.6, description="Each box is re-aligned locally against the blank within this shift (mm).")
+    inner_inset_mm: float = Field(0.4, description="Inset of a box interior from the frame's inner edge, so the frame line never counts.")
+    speck_mm2: float = Field(0.25, description="Ink blobs smaller than this (mm²) are dust or speckle, never marks.")
+    ring_empty_below: float = Field(0.04, description="Ring ink share below which nothing is around a box.")
+    ring_marked_above: float = Field(0.12, description="Ring ink share (with an empty interior) that counts as a circle around the code.")
+    handwriting_min_stroke_mm: float = Field(3.0, description="A write-in has writing only if one ink stroke spans at least this much (mm).")
 
 
 class ReviewSettings(_Section):

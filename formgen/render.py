@@ -1,0 +1,166 @@
+"""Drawing with reportlab: the blank master and the stamped copies.
+
+``build_form`` composes a definition once; ``stamp_sheets`` writes any number of numbered
+copies into one PDF. Each page's static content is drawn once as a PDF form XObject and reused
+by every copy, so a copy page costs only its QR code, its digits line and a reference.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import zxingcpp
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
+
+from formgen.blocks import FillOp, FrameOp, Op, RuleOp, TextOp
+from formgen.compose import FormPlan, StampPlace, compose
+from formgen.definition import Definition
+from formgen.fonts import MONO, register_fonts
+from formgen.identity import SheetIdentity, encode_payload, human_digits
+from formgen.layout import Layout
+from phieu.settings import FormSettings
+
+log = logging.getLogger(__name__)
+MM = 72.0 / 25.4  # points per millimetre
+QUIET_MODULES = 4  # QR quiet zone, part of FormSettings.qr_mm
+DEFAULT_FORM_SETTINGS = FormSettings()
+
+
+@dataclass(frozen=True)
+class BuiltForm:
+    definition: Definition
+    layout: Layout
+    blank_pdf: bytes  # unstamped master: everything but the QR code and the digits line
+    plan: FormPlan
+
+
+def build_form(
+    definition: Definition, *, settings: FormSettings = DEFAULT_FORM_SETTINGS, large_print: bool = False
+) -> BuiltForm:
+    """Compose the sheet and render its blank master. Raises DefinitionError if a question cannot fit."""
+    register_fonts()
+    plan = compose(definition, settings=settings, large_print=large_print)
+    buffer = io.BytesIO()
+    canvas = _canvas(buffer, definition)
+    for ops in plan.pages:
+        draw_ops(canvas, ops)
+        canvas.showPage()
+    canvas.save()
+    return BuiltForm(definition=definition, layout=plan.layout, blank_pdf=buffer.getvalue(), plan=plan)
+
+
+def stamp_sheets(built: BuiltForm, serials: Sequence[int], secret: bytes, out: Path | BinaryIO) -> None:
+    """One PDF holding every page of every serial, in order; each page carries its signed QR and digits."""
+    register_fonts()
+    canvas = _canvas(str(out) if isinstance(out, Path) else out, built.definition)
+    names = []
+    for number, ops in enumerate(built.plan.pages, start=1):
+        names.append(f"page{number}")
+        canvas.beginForm(names[-1])
+        draw_ops(canvas, ops)
+        canvas.endForm()
+    d = built.definition
+    for serial in serials:
+        for number, name in enumerate(names, start=1):
+            canvas.doForm(name)
+            identity = SheetIdentity(d.survey, d.edition, serial, number)
+            draw_stamp(
+                canvas, built.plan.stamp, encode_payload(identity, secret), human_digits(identity, secret)
+            )
+            canvas.showPage()
+    canvas.save()
+    log.info("stamped %d copies of %s-%s", len(serials), d.survey, d.edition)
+
+
+def _canvas(target: str | BinaryIO, d: Definition) -> Canvas:
+    canvas = Canvas(target, pagesize=A4, pageCompression=1, invariant=1)
+    canvas.setTitle(d.title)
+    canvas.setSubject(f"{d.survey} {d.edition}")
+    canvas.setCreator("phieu")
+    return canvas
+
+
+def draw_ops(canvas: Canvas, ops: Sequence[Op]) -> None:
+    """Draw a plan (mm from top-left) on a reportlab canvas (points from bottom-left)."""
+    top = A4[1]
+    for op in ops:
+        if isinstance(op, TextOp):
+            canvas.setFillGray(0)
+            canvas.setFont(op.font, op.size)
+            x, y = op.x * MM, top - op.y * MM
+            if op.align == "centre":
+                canvas.drawCentredString(x, y, op.text)
+            elif op.align == "right":
+                canvas.drawRightString(x, y, op.text)
+            else:
+                canvas.drawString(x, y, op.text)
+        elif isinstance(op, FrameOp):
+            half = op.line / 2  # stroke inside the outer edge, so (x, y, w, h) is the ink's outline
+            canvas.setStrokeGray(op.grey)
+            canvas.setLineWidth(op.line * MM)
+            canvas.rect(
+                (op.x + half) * MM,
+                top - (op.y + op.h - half) * MM,
+                (op.w - op.line) * MM,
+                (op.h - op.line) * MM,
+            )
+        elif isinstance(op, FillOp):
+            canvas.setFillGray(op.grey)
+            if op.shape == "circle":
+                canvas.circle(
+                    (op.x + op.w / 2) * MM, top - (op.y + op.h / 2) * MM, op.w / 2 * MM, stroke=0, fill=1
+                )
+            else:
+                canvas.rect(op.x * MM, top - (op.y + op.h) * MM, op.w * MM, op.h * MM, stroke=0, fill=1)
+        elif isinstance(op, RuleOp):
+            canvas.setStrokeGray(op.grey)
+            canvas.setLineWidth(op.line * MM)
+            canvas.line(op.x1 * MM, top - op.y1 * MM, op.x2 * MM, top - op.y2 * MM)
+
+
+def qr_modules(payload: str) -> np.ndarray:
+    """The QR symbol as a bool array (True = dark module), without quiet zone; error correction M."""
+    code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+    return np.asarray(code.to_image(scale=1, add_quiet_zones=False)) < 128
+
+
+def draw_stamp(canvas: Canvas, place: StampPlace, payload: str, digits: str) -> None:
+    """QR as one path of module runs in module units (small and exact), then the digits line."""
+    modules = qr_modules(payload)
+    n = modules.shape[0] + 2 * QUIET_MODULES
+    unit = place.qr.w / n * MM
+    top = A4[1]
+    canvas.saveState()
+    canvas.setFillGray(0)
+    canvas.transform(
+        unit,
+        0,
+        0,
+        -unit,
+        place.qr.x * MM + QUIET_MODULES * unit,
+        top - place.qr.y * MM - QUIET_MODULES * unit,
+    )
+    path = canvas.beginPath()
+    for row, line in enumerate(modules):
+        col = 0
+        width = len(line)
+        while col < width:
+            if line[col]:
+                end = col
+                while end < width and line[end]:
+                    end += 1
+                path.rect(col, row, end - col, 1)
+                col = end
+            else:
+                col += 1
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+    canvas.setFont(MONO, place.digits_pt)
+    canvas.drawCentredString(place.digits_x * MM, top - place.digits_baseline * MM, digits)
