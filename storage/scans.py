@@ -137,21 +137,23 @@ def record_page(session: Session, store: FileStore, scan_file: ScanFile, outcome
 
 
 def rerecord_page(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, actor: str) -> PageRecordResult:
-    """Record a page again after a person helped (assigned its identity, rotated it).
+    """Record a page again after a person helped (assigned its identity, rotated it) and it was re-read.
 
-    Only pages that hold no answers (unidentified, blank, not part of the survey) can be re-recorded;
-    machine values stored from a page are never replaced.
+    Allowed while no answer has been stored from the page (unidentified, blank, not part of the
+    survey, or identified by a person through ``review_queue.assign_page`` and not read yet):
+    machine values are never replaced. The page's open "page" review item is closed when the page
+    is now identified, or kept (with the new reason) when it still is not.
     """
-    if page.status in ("identified", "duplicate"):
-        raise ConflictError(f"Trang {page.id} đã được ghi nhận ({page.status}); không thể ghi đè / page already recorded")
+    if page.status == "duplicate" or _answers_from(session, page.id):
+        raise ConflictError(f"Trang #{page.id} đã được ghi nhận ({page.status}); không ghi đè giá trị máy đọc "
+                            f"/ page #{page.id} already recorded, machine values are never replaced")
     _fill_page_facts(page, store, outcome)
-    page.sheet_id = None
-    page.page_number = None
-    page.reason = None
     page.processed_at = utcnow()
     scan_file = session.get_one(ScanFile, page.scan_file_id)
-    result = _apply(session, store, page, outcome,
-                    place=f"{Path(scan_file.original_name).name} trang {page.index_in_file + 1}")
+    place = f"{Path(scan_file.original_name).name} trang {page.index_in_file + 1}"
+    result = _apply(session, store, page, outcome, place=place)
+    if result.status != "unidentified":
+        _close_page_items(session, page)
     audit.record(session, actor=actor, action="scan.page_rerecorded", entity="page", entity_id=page.id,
                  detail={"status": result.status, "serial": result.sheet_serial})
     return result
@@ -287,11 +289,13 @@ def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome,
         return PageRecordResult(status=result.status, sheet_serial=target.sheet.serial, review_items=1)
     counted = session.scalar(select(SheetPage).where(SheetPage.sheet_id == target.sheet.id,
                                                      SheetPage.page_number == target.page_number))
-    if counted is not None:
+    if counted is not None and counted.page_id != page.id:
         return _duplicate(session, page, counted, outcome.reading, target, place=place)
-    page.status = "identified"
+    page.status, page.reason = "identified", None
     session.flush()
-    session.add(SheetPage(sheet_id=target.sheet.id, page_number=target.page_number, page_id=page.id))
+    if counted is None:
+        _drop_other_claims(session, page)
+        session.add(SheetPage(sheet_id=target.sheet.id, page_number=target.page_number, page_id=page.id))
     _store_boxes(session, page, outcome.reading)
     stored, queued = _store_answers(session, store, page, target, outcome.reading.answers)
     session.flush()
@@ -304,10 +308,32 @@ def _unidentified(session: Session, page: Page, code: str, detail: str, *, surve
                   place: str) -> PageRecordResult:
     page.status, page.reason = "unidentified", f"{code}: {detail}"
     session.flush()
-    session.add(ReviewItem(kind="page", survey_id=survey_id, page_id=page.id, reason=code))
+    open_item = session.scalar(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
+                                                        ReviewItem.status == "open"))
+    if open_item is None:
+        session.add(ReviewItem(kind="page", survey_id=survey_id, page_id=page.id, reason=code))
+    else:  # re-read after a person's help and still not identified: the same item, the new reason
+        open_item.reason = code
     _audit_page(session, page, place, reason=code)
     log.info("%s: không nhận dạng được (%s) / unidentified: %s", place, code, detail)
     return PageRecordResult(status="unidentified", review_items=1)
+
+
+def _answers_from(session: Session, page_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Answer).where(Answer.page_id == page_id)) or 0
+
+
+def _drop_other_claims(session: Session, page: Page) -> None:
+    """A page re-read as another sheet page than a person assigned gives up the old place."""
+    for claim in session.scalars(select(SheetPage).where(SheetPage.page_id == page.id)):
+        session.delete(claim)
+    session.flush()
+
+
+def _close_page_items(session: Session, page: Page) -> None:
+    for item in session.scalars(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
+                                                         ReviewItem.status == "open")):
+        item.status, item.closed_at, item.version = "done", utcnow(), item.version + 1
 
 
 def _duplicate(session: Session, page: Page, counted: SheetPage, reading: PageReading, target: _Target, *,

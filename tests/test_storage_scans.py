@@ -227,3 +227,32 @@ def test_rerecording_an_assigned_page_stores_its_answers_once(survey: Database, 
             rerecord_page(s, file_store, page, outcome(0, 3, 1, page1_answers()), actor="lan")
         sheet = s.scalar(select(Sheet).where(Sheet.serial == 3))
         assert sheet is not None and refresh_sheet_status(s, sheet) == "scanned"  # page 2 still missing
+
+
+def test_a_page_assigned_by_a_person_is_read_once_and_its_item_closed(survey: Database, file_store: FileStore,
+                                                                     tmp_path: Path) -> None:
+    _record(survey, file_store, _scan_file(tmp_path, "v.pdf", b"V"),
+            [PageOutcome(index=0, identification=unidentified("unreadable"))])
+    with survey.session() as s:  # rotated and re-read, still no code: the same item stays open
+        page = s.scalar(select(Page))
+        assert page is not None
+        again = rerecord_page(s, file_store, page, PageOutcome(index=0, identification=unidentified("no_marks")),
+                              actor="lan")
+        assert again.status == "unidentified"
+        items = s.scalars(select(ReviewItem)).all()
+        assert [(i.reason, i.status) for i in items] == [("no_marks", "open")]
+    with survey.session() as s:  # what review_queue.assign_page leaves: identified + counted, nothing read
+        page = s.get_one(Page, page.id)
+        sheet = s.scalar(select(Sheet).where(Sheet.serial == 4))
+        assert sheet is not None
+        page.status, page.sheet_id, page.page_number = "identified", sheet.id, 2
+        s.add(SheetPage(sheet_id=sheet.id, page_number=2, page_id=page.id))
+    with survey.session() as s:
+        page = s.get_one(Page, page.id)
+        result = rerecord_page(s, file_store, page, outcome(0, 4, 2, page2_answers(text="Cán bộ nhiệt tình")),
+                               actor="lan")
+        assert result.status == "identified" and result.answers_stored == 2 and result.review_items == 1
+        assert s.scalar(select(func.count()).select_from(SheetPage)) == 1
+        assert s.scalar(select(ReviewItem.status).where(ReviewItem.kind == "page")) == "done"
+        sheet = s.scalar(select(Sheet).where(Sheet.serial == 4))
+        assert sheet is not None and sheet.status == "review"
