@@ -60,6 +60,8 @@ class RecognitionSettings(_Section):
     speck_mm2: float = Field(0.25, description="Ink blobs smaller than this (mm²) are dust or speckle, never marks.")
     ring_empty_below: float = Field(0.04, description="Ring ink share below which nothing is around a box.")
     ring_marked_above: float = Field(0.12, description="Ring ink share (with an empty interior) that counts as a circle around the code.")
+    pen_darkness: float = Field(0.6, description="Mean darkness of ballpoint-pen marks; paler (pencil) marks are judged with proportionally lower thresholds.")
+    light_ink_scale_min: float = Field(0.6, description="Lowest factor by which pale ink lowers the empty/marked thresholds.")
     handwriting_min_stroke_mm: float = Field(3.0, description="A write-in has writing only if one ink stroke spans at least this much (mm).")
 
 

@@ -1,0 +1,34 @@
+"""Read one aligned page: every box measured, every answer of the page's questions, every write-in.
+
+Images are numpy arrays indexed (row, col), uint8 greyscale, 0 = black: ``aligned`` is the scan warped
+upright onto the layout at ``dpi`` (scanner.align), ``blank`` the blank master page rendered at the same
+dpi and size. Pure: no I/O, the caller stores the PageReading.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from formgen.layout import Layout, PageLayout
+from phieu.settings import RecognitionSettings
+from recognition.handwriting import read_regions
+from recognition.marks import read_boxes
+from recognition.rules import answers_for_page
+from recognition.types import PageReading
+
+log = logging.getLogger(__name__)
+
+
+def read_page(aligned: np.ndarray, blank: np.ndarray, page_layout: PageLayout, layout: Layout, *, dpi: float,
+              settings: RecognitionSettings, ocr: bool = True) -> PageReading:
+    """Boxes, answers (one per question / grid row with boxes here, one per handwriting region) and the
+    per-sheet thresholds used. ``ocr=False`` skips the tesseract drafts (regions are still judged)."""
+    readout = read_boxes(aligned, blank, page_layout, dpi=dpi, settings=settings)
+    answers = answers_for_page(readout.boxes, page_layout, layout, settings=settings,
+                               thresholds=readout.thresholds)
+    answers += read_regions(aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr)
+    log.debug("page %d: %d boxes, %d answers, %d to review", page_layout.number, len(readout.boxes),
+              len(answers), sum(a.needs_review for a in answers))
+    return PageReading(boxes=readout.boxes, answers=answers, thresholds=readout.thresholds)
