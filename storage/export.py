@@ -1,0 +1,199 @@
+"""Results out: one CSV row per returned sheet, and where a survey stands.
+
+Columns: ``serial``, ``unit`` (unit code), ``status`` (sheet status), then one column per question in
+questionnaire order: the question id for a plain question, ``question.item`` for each grid row,
+and ``question.option`` for the text written on an option's "other, please specify" line.
+
+Cell values:
+- the stored code; several codes of a multiple-choice question joined by ``;``;
+- empty: the respondent left the question blank (or the write-in line has no writing);
+- the reviewed value once a person decided (``*`` = a person judged the answer invalid);
+- ``?REVIEW``: waiting for a person; never a guess. Handwriting is exported only as a person
+  transcribed it, never as the OCR draft;
+- ``?MISSING``: the page holding this question has not been scanned (yet).
+
+Only sheets with at least one page scanned are exported (printed sheets not returned are counted by
+:func:`survey_progress`). The CSV is UTF-8 with a byte-order mark, so Excel shows Vietnamese correctly.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from formgen.layout import Layout
+from phieu.errors import NotFoundError, StorageError
+from storage.models import Answer, Edition, Page, ReviewItem, Sheet, SheetPage, Survey, Unit
+
+REVIEW = "?REVIEW"
+MISSING = "?MISSING"
+SHEET_COLUMNS = ("serial", "unit", "status")
+HANDWRITING_KINDS = {"writein", "text"}
+ANSWER_ITEM_KINDS = ("answer", "writein", "second")
+
+
+def _survey(session: Session, survey_code: str) -> Survey:
+    survey = session.scalar(select(Survey).where(Survey.code == survey_code))
+    if survey is None:
+        known = ", ".join(session.scalars(select(Survey.code).order_by(Survey.code))) or "không có / none"
+        raise NotFoundError(f"Không có khảo sát {survey_code} (đã đăng ký: {known}) / no survey {survey_code}")
+    return survey
+
+
+def answer_columns(layout: Layout) -> list[str]:
+    """The answer columns of one edition, in questionnaire order."""
+    columns: list[str] = []
+    writeins: dict[str, list[str]] = {}
+    for region in layout.all_regions():
+        if region.kind == "writein":
+            writeins.setdefault(region.question, []).append(region.item or region.option_value or region.id)
+    for q in layout.questions:
+        if q.kind == "grid":
+            columns += [f"{q.id}.{item.id}" for item in q.items]
+        else:
+            columns.append(q.id)
+        columns += [f"{q.id}.{item}" for item in writeins.get(q.id, [])]
+    return columns
+
+
+def _column(question: str, item: str) -> str:
+    return f"{question}.{item}" if item else question
+
+
+def cell_value(kind: str, status: str, machine_state: str, machine_value: str | None, final_value: str | None) -> str:
+    """The exported text of one stored answer (rules in the module docstring)."""
+    if status == "review":
+        return REVIEW
+    if status in ("reviewed", "final"):
+        return final_value or ""
+    if kind in HANDWRITING_KINDS:  # accepted handwriting can only mean "no writing"
+        return "" if machine_state == "no_ink" else REVIEW
+    return machine_value or ""
+
+
+def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per scanned sheet of the survey, ordered by serial."""
+    survey = _survey(session, survey_code)
+    editions = session.scalars(select(Edition).where(Edition.survey_id == survey.id).order_by(Edition.id)).all()
+    layouts = {e.id: Layout.from_json(e.layout_json) for e in editions}
+    columns: list[str] = []
+    for layout in layouts.values():
+        columns += [c for c in answer_columns(layout) if c not in columns]
+    pages_of_column = {eid: _pages_by_column(layout) for eid, layout in layouts.items()}
+
+    sheets = session.execute(
+        select(Sheet.id, Sheet.serial, Sheet.status, Sheet.edition_id, Unit.code)
+        .outerjoin(Unit, Unit.id == Sheet.unit_id)
+        .where(Sheet.survey_id == survey.id, Sheet.status != "printed")
+        .order_by(Sheet.serial)
+    ).all()
+    answers: dict[int, dict[str, str]] = {}
+    query = (
+        select(Answer.sheet_id, Answer.question, Answer.item, Answer.kind, Answer.status, Answer.machine_state,
+               Answer.machine_value, Answer.final_value)
+        .join(Sheet, Sheet.id == Answer.sheet_id)
+        .where(Sheet.survey_id == survey.id)
+    )
+    extra: list[str] = []
+    for sheet_id, question, item, kind, status, state, machine, final in session.execute(query):
+        column = _column(question, item)
+        if column not in columns and column not in extra:
+            extra.append(column)
+        answers.setdefault(sheet_id, {})[column] = cell_value(kind, status, state, machine, final)
+    columns += sorted(extra)
+    scanned = _scanned_pages(session, survey.id)
+
+    rows = []
+    for sheet_id, serial, status, edition_id, unit in sheets:
+        values = answers.get(sheet_id, {})
+        row = [str(serial), unit or "", status]
+        for column in columns:
+            if column in values:
+                row.append(values[column])
+            else:
+                page = pages_of_column[edition_id].get(column)
+                row.append(MISSING if page is not None and page not in scanned.get(sheet_id, set()) else "")
+        rows.append(row)
+    return [*SHEET_COLUMNS, *columns], rows
+
+
+def _pages_by_column(layout: Layout) -> dict[str, int]:
+    """The page each answer column is printed on (a question's first page)."""
+    pages: dict[str, int] = {}
+    for q in layout.questions:
+        for item in q.items:
+            pages[f"{q.id}.{item.id}" if q.kind == "grid" else q.id] = item.page
+    for region in layout.all_regions():
+        if region.kind == "writein":
+            pages[f"{region.question}.{region.item or region.option_value or region.id}"] = region.page
+    return pages
+
+
+def _scanned_pages(session: Session, survey_id: int) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = {}
+    query = (
+        select(SheetPage.sheet_id, SheetPage.page_number)
+        .join(Sheet, Sheet.id == SheetPage.sheet_id)
+        .join(Page, Page.id == SheetPage.page_id)
+        .where(Sheet.survey_id == survey_id, Page.status == "identified")
+    )
+    for sheet_id, number in session.execute(query):
+        found.setdefault(sheet_id, set()).add(number)
+    return found
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a UTF-8 (with BOM) CSV; the file appears complete or not at all."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"{path}: không ghi được tệp CSV / cannot write the CSV: {exc}") from exc
+
+
+def survey_progress(session: Session, survey_code: str) -> dict[str, int]:
+    """Where a survey stands: sheets printed / scanned / complete / in review, pages needing attention."""
+    survey = _survey(session, survey_code)
+
+    def count_sheets(*where: Any) -> int:
+        return session.scalar(select(func.count(Sheet.id)).where(Sheet.survey_id == survey.id, *where)) or 0
+
+    def count_pages(status: str) -> int:
+        return session.scalar(
+            select(func.count(Page.id)).join(Sheet, Sheet.id == Page.sheet_id)
+            .where(Sheet.survey_id == survey.id, Page.status == status)
+        ) or 0
+
+    open_items: dict[str, int] = {
+        kind: n
+        for kind, n in session.execute(
+            select(ReviewItem.kind, func.count(ReviewItem.id))
+            .where(ReviewItem.survey_id == survey.id, ReviewItem.status == "open")
+            .group_by(ReviewItem.kind)
+        )
+    }
+    unknown = session.scalar(select(func.count(Page.id)).where(Page.status == "unidentified", Page.sheet_id.is_(None)))
+    return {
+        "printed": count_sheets(),
+        "scanned": count_sheets(Sheet.status != "printed"),
+        "complete": count_sheets(Sheet.status.in_(("complete", "final"))),
+        "awaiting_review": count_sheets(Sheet.status == "review"),
+        "answers_to_review": sum(open_items.get(k, 0) for k in ANSWER_ITEM_KINDS),
+        "pages_identified": count_pages("identified"),
+        "duplicates": count_pages("duplicate"),
+        "unidentified_pages": count_pages("unidentified"),  # identity known (e.g. not aligned)
+        "unidentified_pages_unknown_survey": unknown or 0,  # no survey could be told: shared by all surveys
+    }
