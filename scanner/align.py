@@ -1,0 +1,245 @@
+"""From registration marks to the page transform, and the upright canonical page.
+
+``find_alignment`` chooses, among the mark candidates, the four whose distances match the layout's
+mark rectangle (scale-free, so an estimated dpi is enough), names them by the circle (bottom-right)
+and fits the homography layout mm -> image pixels (exact on four points, so phone photos with
+perspective work). With only three marks it fits an affine transform and says so
+(``Alignment.marks_found == 3``).
+
+Coordinates: layout in mm from the page's top-left (x right, y down); image points (x, y) pixels,
+x = column, OpenCV convention (pixel centres at integers); images are numpy (row, col).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from formgen.layout import RegistrationMark
+from phieu.settings import ScanSettings
+from scanner.marks import MM_PER_INCH, MarkCandidate, find_candidates, reduce
+from scanner.types import Alignment
+
+log = logging.getLogger(__name__)
+
+CLOCKWISE = ("top_left", "top_right", "bottom_right", "bottom_left")
+# Fill of the min-area rectangle halfway between a disc (0.785) and a square (1.0).
+_CIRCLE_FILL = 0.89
+
+
+def find_alignment(
+    image: np.ndarray,
+    *,
+    marks: Sequence[RegistrationMark],
+    dpi: float,
+    settings: ScanSettings,
+    rotation: int | None = None,
+) -> Alignment | None:
+    """Find the page's marks in a uint8 greyscale image and fit layout mm -> image px.
+
+    ``marks`` are the layout's marks (mm); ``dpi`` the image's (estimated) resolution. ``rotation``
+    (0/90/180/270), when known from elsewhere (the QR code), forces the orientation instead of the
+    circle mark deciding it. Returns None when fewer than three marks fit the expected geometry.
+    """
+    candidates = find_candidates(image, dpi=dpi, mark_mm=marks[0].size, settings=settings)
+    return fit_marks(candidates, marks=marks, settings=settings, rotation=rotation)
+
+
+def fit_marks(
+    candidates: Sequence[MarkCandidate],
+    *,
+    marks: Sequence[RegistrationMark],
+    settings: ScanSettings,
+    rotation: int | None = None,
+) -> Alignment | None:
+    """Choose the candidates forming the layout's mark rectangle and fit the transform (or None)."""
+    by_name: dict[str, RegistrationMark] = {m.name: m for m in marks}
+    layout = np.array([[by_name[n].cx, by_name[n].cy] for n in CLOCKWISE])
+    mark_mm = marks[0].size
+    found = _best_four(candidates, layout, mark_mm, settings, rotation)
+    if found is not None:
+        points, _ = found
+        return _homography(layout, points, 4)
+    three = _best_three(candidates, layout, mark_mm, settings, rotation)
+    if three is not None:
+        return three
+    log.debug("no mark geometry among %d candidates", len(candidates))
+    return None
+
+
+def _rotation_of(points: np.ndarray) -> int:
+    """How far the page is turned (clockwise degrees, 0/90/180/270) given TL, TR image points."""
+    dx, dy = points[1] - points[0]
+    return int(round(np.degrees(np.arctan2(dy, dx)) / 90.0)) % 4 * 90
+
+
+def _best_four(
+    candidates: Sequence[MarkCandidate],
+    layout: np.ndarray,
+    mark_mm: float,
+    settings: ScanSettings,
+    rotation: int | None,
+) -> tuple[np.ndarray, float] | None:
+    """(image points in CLOCKWISE order, geometric error) of the best quadruple, or None."""
+    expected = _distances(layout)
+    best: tuple[float, np.ndarray, float] | None = None
+    for combo in itertools.combinations(candidates, 4):
+        pts = np.array([[c.x, c.y] for c in combo])
+        centre = pts.mean(axis=0)
+        order = np.argsort(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))
+        ordered = [combo[i] for i in order]
+        for shift in range(4):
+            named = ordered[shift:] + ordered[:shift]  # named[0] is top-left, clockwise
+            points = np.array([[c.x, c.y] for c in named])
+            error = _geometry_error(points, expected, named, mark_mm, settings)
+            if error is None:
+                continue
+            if rotation is not None and _rotation_of(points) != rotation:
+                continue
+            # Equal geometry both ways round: the circle must be the bottom-right mark.
+            circle_penalty = named[2].fill - min(c.fill for c in named)
+            score = error + circle_penalty
+            if best is None or score < best[0]:
+                best = (score, points, error)
+    if best is None:
+        return None
+    return best[1], best[2]
+
+
+def _distances(points: np.ndarray) -> np.ndarray:
+    """Four sides then two diagonals of a quadrilateral given in order."""
+    idx = [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2), (1, 3)]
+    return np.array([np.hypot(*(points[a] - points[b])) for a, b in idx])
+
+
+def _geometry_error(
+    points: np.ndarray,
+    expected_mm: np.ndarray,
+    named: Sequence[MarkCandidate],
+    mark_mm: float,
+    settings: ScanSettings,
+) -> float | None:
+    """Largest relative distance error against the layout at the best scale, or None if out of tolerance."""
+    measured = _distances(points)
+    scale = float(measured.sum() / expected_mm.sum())  # px per mm
+    error = float(np.max(np.abs(measured / (expected_mm * scale) - 1.0)))
+    if error > settings.mark_geometry_tolerance:
+        return None
+    side_scale = float(np.mean([c.side for c in named])) / mark_mm
+    if abs(side_scale / scale - 1.0) > settings.mark_size_tolerance:
+        return None
+    # Scans are never mirrored: the named order must run clockwise in the image too.
+    (ax, ay), (bx, by) = points[1] - points[0], points[3] - points[0]
+    if ax * by - ay * bx <= 0:
+        return None
+    return error
+
+
+def _best_three(
+    candidates: Sequence[MarkCandidate],
+    layout: np.ndarray,
+    mark_mm: float,
+    settings: ScanSettings,
+    rotation: int | None,
+) -> Alignment | None:
+    """Affine fit from three marks forming the right corner of the rectangle, or None."""
+    best: tuple[float, Alignment] | None = None
+    for combo in itertools.combinations(candidates, 3):
+        for missing in range(4):
+            present = [i for i in range(4) if i != missing]
+            for perm in itertools.permutations(combo):
+                src = layout[present].astype(np.float32)
+                dst = np.array([[c.x, c.y] for c in perm], dtype=np.float32)
+                affine = cv2.getAffineTransform(src, dst)
+                error = _similarity_error(affine[:, :2], perm, mark_mm, settings)
+                if error is None:
+                    continue
+                names = dict(zip(present, perm, strict=True))
+                circle = names[2].fill if 2 in names else _CIRCLE_FILL
+                alignment = _affine_alignment(affine, layout, len(present))
+                if rotation is not None and alignment.rotation != rotation:
+                    continue
+                score = error + circle
+                if best is None or score < best[0]:
+                    best = (score, alignment)
+    return None if best is None else best[1]
+
+
+def _similarity_error(
+    linear: np.ndarray, marks: Sequence[MarkCandidate], mark_mm: float, settings: ScanSettings
+) -> float | None:
+    """How far a 2x2 map is from a rotation+scale (relative), or None beyond tolerance or mirrored."""
+    col_x, col_y = linear[:, 0], linear[:, 1]
+    sx, sy = float(np.hypot(*col_x)), float(np.hypot(*col_y))
+    if sx <= 0 or sy <= 0 or np.linalg.det(linear) <= 0:
+        return None
+    error = abs(sx / sy - 1.0) + abs(float(col_x @ col_y)) / (sx * sy)
+    if error > settings.mark_geometry_tolerance:
+        return None
+    side_scale = float(np.mean([c.side for c in marks])) / mark_mm
+    if abs(side_scale / ((sx + sy) / 2) - 1.0) > settings.mark_size_tolerance:
+        return None
+    return error
+
+
+def _affine_alignment(affine: np.ndarray, layout: np.ndarray, found: int) -> Alignment:
+    matrix = np.vstack([affine, [0.0, 0.0, 1.0]]).astype(np.float64)
+    corners = cv2.perspectiveTransform(layout[None, :2].astype(np.float64), matrix)[0]
+    return Alignment(mm_to_px=matrix, rotation=_rotation_of(corners), residual_mm=0.0, marks_found=found)
+
+
+def _homography(layout: np.ndarray, points: np.ndarray, found: int) -> Alignment:
+    """Exact homography on four marks; residual_mm is how far the marks are from an affine fit."""
+    matrix = cv2.getPerspectiveTransform(layout.astype(np.float32), points.astype(np.float32))
+    design = np.hstack([layout, np.ones((4, 1))])
+    coeffs, *_ = np.linalg.lstsq(design, points, rcond=None)
+    scale = np.sqrt(abs(np.linalg.det(coeffs[:2].T)))
+    residual = float(np.mean(np.hypot(*(design @ coeffs - points).T)) / scale)
+    return Alignment(mm_to_px=matrix.astype(np.float64), rotation=_rotation_of(points),
+                     residual_mm=residual, marks_found=found)
+
+
+def mm_to_px(alignment: Alignment, points_mm: np.ndarray) -> np.ndarray:
+    """Map (N, 2) layout points (mm) to (N, 2) image points (x, y) pixels."""
+    pts = np.asarray(points_mm, dtype=np.float64).reshape(1, -1, 2)
+    return cv2.perspectiveTransform(pts, alignment.mm_to_px)[0]
+
+
+def px_to_mm(alignment: Alignment, points_px: np.ndarray) -> np.ndarray:
+    """Map (N, 2) image points (x, y) pixels back to (N, 2) layout points (mm)."""
+    pts = np.asarray(points_px, dtype=np.float64).reshape(1, -1, 2)
+    return cv2.perspectiveTransform(pts, np.linalg.inv(alignment.mm_to_px))[0]
+
+
+def warp_to_layout(
+    image: np.ndarray,
+    alignment: Alignment,
+    *,
+    width_mm: float,
+    height_mm: float,
+    dpi: float,
+    origin_mm: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """The upright page in layout coordinates at ``dpi``: pixel (r, c) covers layout mm
+    ``origin_mm + ((c, r) + 0.5) * 25.4 / dpi`` (x, y). A non-zero origin cuts out one region.
+
+    Paper outside the scanned image is filled white. The image is first reduced by area averaging
+    when it is much finer than ``dpi``, so thin lines are not lost to point sampling.
+    """
+    k = MM_PER_INCH / dpi
+    out_to_mm = np.array([[k, 0, origin_mm[0] + 0.5 * k], [0, k, origin_mm[1] + 0.5 * k], [0, 0, 1.0]])
+    src_per_out = float(np.sqrt(abs(np.linalg.det(alignment.mm_to_px[:2, :2])))) * k
+    source, to_source = image, np.eye(3)
+    factor = int(src_per_out)
+    if factor >= 2:
+        source = reduce(image, factor)
+        f = float(factor)
+        to_source = np.array([[1 / f, 0, 0.5 / f - 0.5], [0, 1 / f, 0.5 / f - 0.5], [0, 0, 1.0]])
+    matrix = to_source @ alignment.mm_to_px @ out_to_mm
+    size = (round(width_mm / k), round(height_mm / k))
+    return cv2.warpPerspective(source, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)

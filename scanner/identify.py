@@ -1,0 +1,273 @@
+"""Who is this page, and where does it lie: blank test, marks, alignment, QR (or printed digits), MAC.
+
+Order, cheapest first: a page with almost no ink is a blank (duplex) back and costs nothing more;
+then the registration marks give the transform; the QR code is decoded from a small crop where the
+layout puts it, else from the whole page (any orientation), else the printed digits line is OCR'd
+and resolved against the registered editions by its MAC. The QR's own orientation is checked
+against the marks': when they disagree the QR wins and the marks are re-assigned.
+
+Outcomes (``Identification.reason``): None (identified, page aligned), ``blank_page``, ``no_marks``
+(nothing to align on; the identity may still be known from the QR), ``unreadable`` (aligned but no
+code read), ``forged`` (a phieu code whose MAC fails), ``unknown_survey`` (a code of an edition not
+registered here). ``detail`` says it in Vietnamese with what to do.
+
+Coordinates: images numpy (row, col); points (x, y) with x = column; layout in mm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from formgen.identity import SheetIdentity, identify_digits, parse_payload, verify
+from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
+from phieu.settings import DEFAULT_SETTINGS, ScanSettings
+from scanner import qr
+from scanner.align import find_alignment, mm_to_px, px_to_mm, warp_to_layout
+from scanner.marks import reduce
+from scanner.tesseract import ocr_text
+from scanner.types import Alignment, Identification, PageImage, ScannedPage
+
+log = logging.getLogger(__name__)
+
+DIGITS_WHITELIST = "0123456789-"
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+    last: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round((now - self.last) * 1000, 2)
+        self.last = now
+
+
+def ink_share(image: np.ndarray, *, dpi: float, settings: ScanSettings) -> float:
+    """Share of clearly dark pixels at the mark-search resolution (printed pages: a few percent)."""
+    small = reduce(image, max(1, round(dpi / settings.mark_search_dpi)))
+    paper = float(np.percentile(small[::2, ::2], 90)) or 1.0
+    return float(np.count_nonzero(small < paper * (1.0 - settings.blank_darkness)) / small.size)
+
+
+def identify_page(
+    page: PageImage,
+    *,
+    editions: Mapping[tuple[str, str], Layout],
+    secret: bytes,
+    settings: ScanSettings,
+    canonical_dpi: float = DEFAULT_SETTINGS.recognition.canonical_dpi,
+) -> ScannedPage:
+    """Identify and align one page. Never raises for a bad page: the outcome says what happened.
+
+    ``editions`` maps (survey, edition) to its layout; ``canonical_dpi`` is the resolution of the
+    upright page returned for recognition (pass RecognitionSettings.canonical_dpi).
+    """
+    clock = _Clock()
+    image, dpi = page.image, page.dpi
+    if ink_share(image, dpi=dpi, settings=settings) < settings.blank_ink_max:
+        clock.lap("blank")
+        return _result(page, _outcome("blank_page", clock), None)
+    clock.lap("blank")
+    marks = _reference_marks(editions)
+    alignment = find_alignment(image, marks=marks, dpi=dpi, settings=settings)
+    clock.lap("marks")
+    decoded = _decode(image, alignment, editions, settings)
+    clock.lap("qr")
+    if decoded is not None and alignment is not None and decoded.corners is not None:
+        alignment = _agree_with_qr(image, alignment, decoded, editions, marks, dpi, settings)
+        clock.lap("reorient")
+    if decoded is None and alignment is not None:
+        identity = _ocr_digits(image, alignment, editions, secret, settings)
+        clock.lap("ocr")
+        if identity is not None:
+            return _finish(page, identity, None, "ocr", alignment, editions, canonical_dpi, clock)
+        return _result(page, _outcome("unreadable", clock), alignment)
+    if decoded is None:
+        return _result(page, _outcome("no_marks", clock), None)
+    parsed = parse_payload(decoded.text)
+    assert parsed is not None  # the decoder chain accepts phieu payloads only
+    key = (parsed.identity.survey, parsed.identity.edition)
+    if key not in editions:
+        return _result(page, _outcome("unknown_survey", clock, decoded, parsed.identity), alignment)
+    if not verify(parsed, secret) or parsed.identity.page > editions[key].page_count:
+        return _result(page, _outcome("forged", clock, decoded, parsed.identity), alignment)
+    return _finish(page, parsed.identity, decoded.text, decoded.decoder, alignment, editions, canonical_dpi, clock)
+
+
+def _reference_marks(editions: Mapping[tuple[str, str], Layout]) -> list[RegistrationMark]:
+    for layout in editions.values():
+        if layout.pages:
+            return list(layout.pages[0].marks)
+    form = DEFAULT_SETTINGS.form
+    return standard_marks(210.0, 297.0, inset=form.mark_inset_mm, size=form.mark_mm)
+
+
+def _qr_rects(editions: Mapping[tuple[str, str], Layout]) -> list[Rect]:
+    """Distinct places a QR code is printed, over every registered page."""
+    rects: list[Rect] = []
+    for layout in editions.values():
+        for page_layout in layout.pages:
+            if page_layout.qr not in rects:
+                rects.append(page_layout.qr)
+    return rects
+
+
+def _is_payload(text: str) -> bool:
+    return parse_payload(text) is not None
+
+
+def _decode(
+    image: np.ndarray,
+    alignment: Alignment | None,
+    editions: Mapping[tuple[str, str], Layout],
+    settings: ScanSettings,
+) -> qr.Decoded | None:
+    """A phieu payload from the layout's QR place, else from the whole page; None if none is readable."""
+    if alignment is not None:
+        for rect in _qr_rects(editions):
+            crop, origin = _crop(image, alignment, rect, settings.qr_margin_mm)
+            if crop.size == 0:
+                continue
+            found = qr.decode(crop, accept=_is_payload, rescue=False)
+            if found:
+                return _shifted(found[0], origin)
+    found = qr.decode(image, accept=_is_payload)
+    return found[0] if found else None
+
+
+def _crop(image: np.ndarray, alignment: Alignment, rect: Rect, margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image pixels around a layout rectangle (axis-aligned bounding box), and its (x, y) origin."""
+    x0, y0 = rect.x - margin_mm, rect.y - margin_mm
+    x1, y1 = rect.x + rect.w + margin_mm, rect.y + rect.h + margin_mm
+    corners = mm_to_px(alignment, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+    left, top = np.floor(corners.min(axis=0)).astype(int).clip(0)
+    right, bottom = np.ceil(corners.max(axis=0)).astype(int)
+    return image[top:bottom, left:right], np.array([left, top], dtype=np.float64)
+
+
+def _shifted(found: qr.Decoded, origin: np.ndarray) -> qr.Decoded:
+    corners = None if found.corners is None else found.corners + origin
+    return qr.Decoded(found.text, found.decoder, corners)
+
+
+def _agree_with_qr(
+    image: np.ndarray,
+    alignment: Alignment,
+    decoded: qr.Decoded,
+    editions: Mapping[tuple[str, str], Layout],
+    marks: list[RegistrationMark],
+    dpi: float,
+    settings: ScanSettings,
+) -> Alignment:
+    """The alignment re-fitted with the QR's orientation when the marks' orientation contradicts it."""
+    assert decoded.corners is not None
+    top_edge = px_to_mm(alignment, decoded.corners[:2])
+    dx, dy = top_edge[1] - top_edge[0]
+    quarter = int(round(np.degrees(np.arctan2(dy, dx)) / 90.0)) % 4
+    if quarter == 0:
+        return alignment
+    rotation = (alignment.rotation + 90 * quarter) % 360
+    log.info("marks say %d°, QR says %d°: trusting the QR", alignment.rotation, rotation)
+    refit = find_alignment(image, marks=marks, dpi=dpi, settings=settings, rotation=rotation)
+    return refit if refit is not None else alignment
+
+
+def _ocr_digits(
+    image: np.ndarray,
+    alignment: Alignment,
+    editions: Mapping[tuple[str, str], Layout],
+    secret: bytes,
+    settings: ScanSettings,
+) -> SheetIdentity | None:
+    """The identity from the printed SERIAL-PAGE-MAC line, checked by MAC against each edition."""
+    keys = list(editions)
+    tried: list[Rect] = []
+    for layout in editions.values():
+        for page_layout in layout.pages:
+            rect = page_layout.digits_text
+            if rect in tried:
+                continue
+            tried.append(rect)
+            crop = warp_to_layout(image, alignment, width_mm=rect.w, height_mm=rect.h,
+                                  dpi=settings.digits_ocr_dpi, origin_mm=(rect.x, rect.y))
+            text = ocr_text(crop, lang="eng", psm=7, whitelist=DIGITS_WHITELIST)
+            identity = identify_digits(text, keys, secret)
+            if identity is not None:
+                return identity
+    return None
+
+
+_DETAILS: dict[str, Callable[[SheetIdentity | None], str]] = {
+    "blank_page": lambda _: "Trang trắng (có lẽ mặt sau khi quét hai mặt): không có gì để đọc. "
+    "Bỏ qua nếu đúng là trang trắng. / Blank page.",
+    "no_marks": lambda i: (
+        f"Đã đọc mã phiếu {_name(i)} nhưng không tìm thấy dấu định vị ở các góc trang nên không đọc được "
+        "câu trả lời; quét lại trang này (thẳng, không cắt mép). / Identified, but no registration marks."
+        if i is not None else
+        "Không tìm thấy dấu định vị ở bốn góc trang và không đọc được mã phiếu; kiểm tra trang có bị gấp, "
+        "cắt mép hay không phải phiếu khảo sát, rồi quét lại. / No registration marks, no code."),
+    "unreadable": lambda _: "Tìm thấy dấu định vị nhưng không đọc được mã QR hay dãy số dưới mã; "
+    "nhập mã phiếu bằng tay hoặc quét lại trang này. / Code unreadable.",
+    "forged": lambda i: f"Mã QR {_name(i)} có dạng hợp lệ nhưng chữ ký không khớp (mã giả, bị sửa, hoặc in "
+    "từ kho dữ liệu khác); kiểm tra nguồn gốc phiếu này. / Signature check failed.",
+    "unknown_survey": lambda i: f"Mã QR thuộc cuộc khảo sát {_name(i)} chưa được đăng ký ở đây; đăng ký "
+    "bản mẫu đó rồi quét lại. / Survey or edition not registered.",
+}
+
+
+def _name(identity: SheetIdentity | None) -> str:
+    if identity is None:
+        return ""
+    return f"{identity.survey}-{identity.edition} số {identity.serial:07d} trang {identity.page}"
+
+
+def _outcome(
+    reason: str, clock: _Clock, decoded: qr.Decoded | None = None, identity: SheetIdentity | None = None
+) -> Identification:
+    return Identification(
+        identity=None, qr_text=decoded.text if decoded else None, decoder=decoded.decoder if decoded else None,
+        reason=reason, detail=_DETAILS[reason](identity), timings_ms=clock.timings,
+    )
+
+
+def _result(page: PageImage, ident: Identification, alignment: Alignment | None) -> ScannedPage:
+    return ScannedPage(page.source, page.index, ident, alignment, quality=_quality(alignment))
+
+
+def _quality(alignment: Alignment | None) -> dict[str, float]:
+    if alignment is None:
+        return {"marks_found": 0.0}
+    return {"marks_found": float(alignment.marks_found), "residual_mm": round(alignment.residual_mm, 3),
+            "affine": float(alignment.marks_found < 4), "rotation": float(alignment.rotation)}
+
+
+def _finish(
+    page: PageImage,
+    identity: SheetIdentity,
+    text: str | None,
+    decoder: str,
+    alignment: Alignment | None,
+    editions: Mapping[tuple[str, str], Layout],
+    canonical_dpi: float,
+    clock: _Clock,
+) -> ScannedPage:
+    """An identified page: warped upright when aligned, else routed to review as ``no_marks``."""
+    page_layout: PageLayout = editions[(identity.survey, identity.edition)].page(identity.page)
+    if alignment is None:
+        ident = _outcome("no_marks", clock, None, identity)
+        ident.identity, ident.qr_text, ident.decoder = identity, text, decoder
+        return ScannedPage(page.source, page.index, ident, None, identity.page, quality=_quality(None))
+    canonical = warp_to_layout(page.image, alignment, width_mm=page_layout.width,
+                               height_mm=page_layout.height, dpi=canonical_dpi)
+    clock.lap("warp")
+    ident = Identification(identity=identity, qr_text=text, decoder=decoder, reason=None,
+                           detail=f"Đã nhận diện phiếu {_name(identity)} (đọc bằng {decoder}).",
+                           timings_ms=clock.timings)
+    return ScannedPage(page.source, page.index, ident, alignment, identity.page, canonical,
+                       float(canonical_dpi), _quality(alignment))

@@ -1,0 +1,141 @@
+"""Find the registration marks of a page: solid squares, the bottom-right one a solid circle.
+
+Method: reduce the page to ``ScanSettings.mark_search_dpi`` (INTER_AREA), threshold it locally
+(adaptive mean, so phone-photo shading does not matter), keep connected components of about the
+mark's size that are solid, square-ish and dark inside (printed text and QR modules blur to grey at
+that resolution), then choose the four (or three) that form the marks' rectangle. Each chosen mark
+is refined on the full-resolution image: its centroid, and its fill of the minimum-area rectangle,
+which tells the circle (pi/4) from the squares (1).
+
+Coordinates: images are numpy (row, col); points are (x, y) pixels with x = column, in the
+convention of OpenCV (pixel centres at integer coordinates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from phieu.settings import ScanSettings
+
+log = logging.getLogger(__name__)
+
+MM_PER_INCH = 25.4
+# Candidates kept for the geometric search, best first (C(12, 4) = 495 quadruples at most).
+_MAX_CANDIDATES = 12
+# Fill of the minimum-area rectangle: a disc fills pi/4 = 0.785 of it, a square 1; a blob below
+# _MIN_FILL is neither; _MIN_SOLIDITY rejects hollow or ragged shapes (hull area share).
+_MIN_FILL = 0.6
+_MIN_SOLIDITY = 0.85
+_MIN_SQUARENESS = 0.7
+
+
+@dataclass(frozen=True)
+class MarkCandidate:
+    """A solid blob that may be a registration mark, in full-resolution image pixels."""
+
+    x: float
+    y: float
+    side: float  # sqrt of its area: the side of an equal-area square
+    fill: float  # area / minimum-area rectangle: ~1 square, ~0.785 circle
+    darkness: float  # 0 paper .. 1 black, mean over its interior
+
+
+def reduce(image: np.ndarray, factor: int) -> np.ndarray:
+    """Area-average ``image`` by an integer ``factor`` (OpenCV's fast path; the ragged edge is dropped).
+
+    Pixel (r, c) of the result covers rows r*factor .. (r+1)*factor - 1 of the input.
+    """
+    if factor <= 1:
+        return image
+    rows, cols = image.shape[0] // factor, image.shape[1] // factor
+    return cv2.resize(image[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def find_candidates(image: np.ndarray, *, dpi: float, mark_mm: float, settings: ScanSettings) -> list[MarkCandidate]:
+    """Mark-like blobs in a uint8 greyscale page, best first, positions refined on ``image``.
+
+    ``dpi`` is the page's resolution (estimated is fine: sizes are tolerant by
+    ``settings.mark_size_tolerance``). Returns at most a dozen candidates.
+    """
+    factor = max(1, round(dpi / settings.mark_search_dpi))
+    small = reduce(image, factor)
+    side = mark_mm / MM_PER_INCH * dpi / factor  # expected side in the reduced copy
+    tol = settings.mark_size_tolerance
+    block = int(4 * side) | 1
+    binary = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 20)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    paper = float(np.percentile(small[:: 4, :: 4], 90)) or 1.0
+    coarse = []
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        if not (side * (1 - tol)) ** 2 * 0.7 <= area <= (side * (1 + tol)) ** 2:
+            continue
+        if max(w, h) > side * (1 + tol) * 1.45:
+            continue
+        mask = (labels[y:y + h, x:x + w] == label).astype(np.uint8)
+        shape = _shape(mask)
+        if shape is None:
+            continue
+        fill, _ = shape
+        interior = cv2.erode(mask, np.ones((3, 3), np.uint8)) if min(w, h) > 6 else mask
+        values = small[y:y + h, x:x + w][interior.astype(bool)]
+        darkness = 1.0 - float(values.mean()) / paper if values.size else 0.0
+        if darkness < settings.mark_darkness_min:
+            continue
+        coarse.append((darkness, x + w / 2, y + h / 2, fill))
+    coarse.sort(reverse=True)
+    refined = []
+    for darkness, cx, cy, _ in coarse[:_MAX_CANDIDATES]:
+        found = refine(image, (cx * factor, cy * factor), side=side * factor)
+        if found is not None:
+            refined.append(MarkCandidate(found.x, found.y, found.side, found.fill, darkness))
+    return refined
+
+
+def _shape(mask: np.ndarray) -> tuple[float, float] | None:
+    """(fill of the min-area rectangle, solidity) of a blob mask if it is solid and square-ish."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea)
+    (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
+    if min(rw, rh) <= 0 or min(rw, rh) / max(rw, rh) < _MIN_SQUARENESS:
+        return None
+    area = float(mask.sum())
+    hull = cv2.contourArea(cv2.convexHull(contour))
+    # On few pixels the contour runs through pixel centres: compare like with like, half a pixel grown.
+    perimeter = cv2.arcLength(contour, True)
+    solidity = area / (hull + perimeter / 2 + 1) if hull > 0 else 0.0
+    fill = area / ((rw + 1) * (rh + 1))
+    if solidity < _MIN_SOLIDITY * 0.9 or fill < _MIN_FILL:
+        return None
+    return fill, solidity
+
+
+def refine(image: np.ndarray, centre: tuple[float, float], *, side: float) -> MarkCandidate | None:
+    """The mark blob nearest ``centre`` (x, y) in a window of the full-resolution image, or None."""
+    half = int(side * 1.3) + 2
+    x0, y0 = max(0, int(centre[0]) - half), max(0, int(centre[1]) - half)
+    crop = image[y0:int(centre[1]) + half + 1, x0:int(centre[0]) + half + 1]
+    if crop.size == 0:
+        return None
+    _, binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count < 2:
+        return None
+    local = np.array([centre[0] - x0, centre[1] - y0])
+    big = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= (side * 0.4) ** 2]
+    if not big:
+        return None
+    best = min(big, key=lambda i: float(np.hypot(*(centroids[i] - local))))
+    mask = (labels == best).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    (_, _), (rw, rh), _ = cv2.minAreaRect(max(contours, key=cv2.contourArea))
+    area = float(stats[best, cv2.CC_STAT_AREA])
+    fill = area / max((rw + 1) * (rh + 1), 1.0)
+    cx, cy = centroids[best]
+    return MarkCandidate(float(cx + x0), float(cy + y0), float(np.sqrt(area)), float(fill), 1.0)
