@@ -1,0 +1,202 @@
+"""Make a clean page look scanned: office scanner, fax-like 1-bit, or phone photo.
+
+Input and output are uint8 greyscale arrays indexed (row, col), 0 = black. Geometry is (x, y) with
+x = column; ``Degraded.transform`` is the 3x3 matrix T with ``[x', y', 1] ~ T @ [x, y, 1]`` from
+input pixels to output pixels (resolution change, rotation, shift, perspective, all in one), so
+tests can check where every box went. Pure numpy/cv2: one geometric warp per page, then cheap
+per-pixel effects (texture and lighting computed at low resolution and scaled up), then JPEG.
+Deterministic for a given ``rng`` state (cv2's noise generator is seeded from ``rng``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Profile = Literal["office", "fax", "phone"]
+PROFILES: tuple[Profile, ...] = ("office", "fax", "phone")
+MM_PER_INCH = 25.4
+_TEXTURE_CELL_PX = 24  # low-frequency fields are drawn on a grid this coarse, then interpolated
+
+
+@dataclass
+class Degraded:
+    image: np.ndarray  # uint8 grey; the fax profile gives only 0 and 255
+    dpi: float  # resolution of the page in the result (effective resolution for phone photos)
+    transform: np.ndarray  # 3x3 float64, input px -> output px
+    profile: str
+    turn: int = 0  # 0/90/180/270: quarter turns applied (counter-clockwise as displayed)
+    jpeg_quality: int | None = None  # the JPEG quality already applied (write the file with it)
+
+
+def degrade(
+    image: np.ndarray,
+    profile: str,
+    rng: np.random.Generator,
+    *,
+    dpi: float = 300.0,
+    turns: bool = False,
+    jpeg: bool = True,
+) -> Degraded:
+    """Degrade ``image`` (a page at ``dpi``) with one of PROFILES.
+
+    ``turns``: a quarter of the pages come out turned by 90, 180 or 270 degrees (a sheet fed the
+    wrong way round), as the scanner must cope with. ``jpeg=False`` leaves the JPEG step to the file
+    writer (``Degraded.jpeg_quality`` says which quality to write with), saving a round trip.
+
+    >>> page = np.full((3508, 2480), 255, np.uint8)
+    >>> out = degrade(page, "fax", np.random.default_rng(1))
+    >>> out.dpi, sorted(np.unique(out.image))
+    (200.0, [0, 255])
+    """
+    cv2.setRNGSeed(int(rng.integers(2**31)))
+    turn = int(rng.choice([90, 180, 270])) if turns and rng.random() < 0.25 else 0
+    if profile == "office":
+        out = _office(image, rng, dpi, turn)
+    elif profile == "fax":
+        out = _fax(image, rng, dpi, turn)
+    elif profile == "phone":
+        out = _phone(image, rng, dpi, turn)
+    else:
+        raise ValueError(f"unknown degradation profile {profile!r}; choose one of {PROFILES}")
+    if jpeg and out.jpeg_quality is not None:
+        out.image = _jpeg(out.image, out.jpeg_quality)
+    return out
+
+
+def _office(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> Degraded:
+    out_dpi = 300.0 if rng.random() < 0.7 else 200.0
+    angle = float(np.clip(rng.normal(0, 1.2), -3, 3))
+    scale = float(rng.uniform(0.98, 1.02))
+    shift_mm = rng.uniform(-3, 3, 2)
+    warped, t = _scan_warp(image, dpi, out_dpi, angle + turn, scale, shift_mm)
+    img = cv2.GaussianBlur(warped, (0, 0), float(rng.uniform(0.3, 0.8)))
+    img = _paper(
+        img,
+        rng,
+        gain=float(rng.uniform(0.92, 0.99)),
+        texture=float(rng.uniform(1.5, 4)),
+        noise=float(rng.uniform(1.5, 4)),
+    )
+    quality = int(rng.integers(75, 91))
+    return Degraded(img, out_dpi, t, "office", turn, quality)
+
+
+def _fax(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> Degraded:
+    out_dpi = 200.0
+    angle = float(np.clip(rng.normal(0, 2), -5, 5))
+    warped, t = _scan_warp(
+        image, dpi, out_dpi, angle + turn, float(rng.uniform(0.99, 1.01)), rng.uniform(-4, 4, 2)
+    )
+    level = float(rng.uniform(165, 190))  # light pencil survives, as on a decent fax
+    noisy = _paper(warped, rng, gain=1.0, texture=0.0, noise=float(rng.uniform(8, 16)))
+    binary = np.where(noisy < level, 0, 255).astype(np.uint8)
+    h, w = binary.shape
+    speckles = int(rng.integers(300, 2500))
+    ys, xs = rng.integers(0, h - 1, speckles), rng.integers(0, w - 1, speckles)
+    binary[ys, xs] = 0
+    big = speckles // 10  # some specks are 2x2
+    binary[ys[:big] + 1, xs[:big]] = 0
+    binary[ys[:big], xs[:big] + 1] = 0
+    for row in rng.integers(0, h, int(rng.integers(0, 5))):  # a dropped scan line
+        binary[row, :] = 255
+    return Degraded(binary, out_dpi, t, "fax", turn, None)
+
+
+def _phone(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> Degraded:
+    eff_dpi = float(rng.uniform(150, 200))
+    h, w = image.shape
+    s = eff_dpi / dpi
+    angle = np.deg2rad(float(np.clip(rng.normal(0, 4), -10, 10)) + turn)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    dst: np.ndarray = (corners - (w / 2, h / 2)) * s @ rot.T
+    dst += rng.uniform(-0.03, 0.03, (4, 2)) * w * s  # the phone is not held parallel to the page
+    margin = rng.uniform(0.03, 0.1, 2) * w * s
+    dst -= dst.min(axis=0) - margin
+    size = (int(dst[:, 0].max() + margin[0]), int(dst[:, 1].max() + margin[1]))
+    t = cv2.getPerspectiveTransform(corners.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+    canvas = _texture_field(rng, (size[1], size[0]), mean=float(rng.uniform(40, 150)), amplitude=12.0)
+    cv2.warpPerspective(image, t, size, dst=canvas, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+    light = _lighting(rng, canvas.shape)
+    img: np.ndarray = cv2.multiply(canvas.astype(np.float32), light).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.5, 1.1)))
+    img = _paper(img, rng, gain=1.0, texture=0.0, noise=float(rng.uniform(2.5, 5)))
+    quality = int(rng.integers(70, 91))
+    return Degraded(img, eff_dpi, t, "phone", turn, quality)
+
+
+def _scan_warp(
+    image: np.ndarray, dpi: float, out_dpi: float, angle: float, scale: float, shift_mm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate (degrees, counter-clockwise as displayed) and scale about the centre onto an A4-sized
+    scanner bed at ``out_dpi``; a quarter turn swaps the output's width and height."""
+    h, w = image.shape
+    k = out_dpi / dpi
+    out_w, out_h = round(w * k), round(h * k)
+    if round(angle / 90) % 2:
+        out_w, out_h = out_h, out_w
+    a = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale * k), np.float64)
+    a[:, 2] += (out_w / 2 - w / 2, out_h / 2 - h / 2)
+    a[:, 2] += shift_mm * out_dpi / MM_PER_INCH
+    warped = cv2.warpAffine(
+        image,
+        a,
+        (out_w, out_h),
+        flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=255,
+    )
+    return warped, np.vstack([a, [0.0, 0.0, 1.0]])
+
+
+def _paper(
+    img: np.ndarray, rng: np.random.Generator, *, gain: float, texture: float, noise: float
+) -> np.ndarray:
+    """Paper tone (``gain``), fibre texture (grey levels of low-frequency variation), sensor noise."""
+    out: np.ndarray = cv2.convertScaleAbs(img, alpha=gain) if gain != 1.0 else img
+    grain: np.ndarray = np.zeros(img.shape, np.int16)
+    if noise > 0:
+        cv2.randn(grain, np.array([0.0]), np.array([noise]))
+    if texture > 0:
+        field = _texture_field(rng, img.shape, mean=128.0, amplitude=texture)
+        grain = cv2.add(grain, field.astype(np.int16) - np.int16(128))
+    return cv2.add(out, grain, dtype=cv2.CV_8U)
+
+
+def _texture_field(
+    rng: np.random.Generator, shape: tuple[int, ...], *, mean: float, amplitude: float
+) -> np.ndarray:
+    """Smooth random uint8 field of ``shape`` around ``mean`` (drawn coarse, interpolated up)."""
+    h, w = shape[:2]
+    coarse = rng.normal(mean, amplitude, (h // _TEXTURE_CELL_PX + 2, w // _TEXTURE_CELL_PX + 2))
+    field = cv2.resize(np.clip(coarse, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    return field
+
+
+def _lighting(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Multiplicative light field (float32, 0.55..1): a gradient across the page and a soft shadow."""
+    h, w = shape[:2]
+    ch, cw = h // _TEXTURE_CELL_PX + 2, w // _TEXTURE_CELL_PX + 2
+    yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    direction = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(direction) * xx / cw + np.sin(direction) * yy / ch
+    light = 0.97 - float(rng.uniform(0.1, 0.25)) * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    if rng.random() < 0.7:  # the phone's or the hand's shadow: a soft-edged half-plane
+        cut = rng.uniform(0.15, 0.45) * (cw if rng.random() < 0.5 else ch)
+        edge = (xx if rng.random() < 0.5 else yy) - cut
+        light *= 1.0 - float(rng.uniform(0.15, 0.3)) / (1.0 + np.exp(edge / 1.5))
+    return cv2.resize(light.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoder failed")
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))

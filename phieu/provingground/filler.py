@@ -1,0 +1,283 @@
+"""Draw a respondent's marks on a rasterised sheet: ticks, crosses, fills, circles, pencil, write-ins.
+
+Images are uint8 greyscale numpy arrays indexed (row, col), 0 = black. Geometry is (x, y) with
+x = column; layout millimetres (from the page's top-left) become pixels as ``mm * dpi / 25.4``.
+Strokes are anti-aliased cv2 polylines with a trembling hand (jittered points, varying width and
+darkness); ink darkens the paper multiplicatively, so printed lines stay visible under it. Pencil
+is light grey and grainy. Handwriting stays strictly inside its HandwritingRegion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from formgen.layout import AnswerBox, HandwritingRegion, PageLayout, Rect
+
+from .truth import CODE_LABEL_MM, ROOMY_MM, MarkSpec, SheetTruth, free_space_mm
+
+log = logging.getLogger(__name__)
+
+MM_PER_INCH = 25.4
+
+_SUBPIXEL_BITS = 4  # cv2 fixed-point drawing: 1/16 px precision
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Pen:
+    width_mm: float
+    ink: float  # grey level of a fully inked pixel (0 black .. 255 white)
+    grain: float  # share of pixels the pen skips (pencil on paper texture)
+
+
+def sheet_pen(rng: np.random.Generator) -> Pen:
+    """One person's ballpoint or felt pen: black to light blue in grey, 0.35-0.7 mm."""
+    return Pen(width_mm=float(rng.uniform(0.35, 0.7)), ink=float(rng.uniform(15, 85)), grain=0.0)
+
+
+def pencil(rng: np.random.Generator) -> Pen:
+    return Pen(width_mm=float(rng.uniform(0.3, 0.5)), ink=float(rng.uniform(105, 150)), grain=0.3)
+
+
+def fill_page(
+    image: np.ndarray,
+    page: PageLayout,
+    truth: SheetTruth,
+    *,
+    dpi: float = 300.0,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A copy of ``image`` (the stamped page rendered at ``dpi``) with ``truth``'s marks for this page."""
+    out = image.copy()
+    boxes = {b.id: b for b in page.boxes}
+    regions = {r.id: r for r in page.regions}
+    hand = _Hand(out, dpi, rng, sheet_pen(rng))
+    free = free_space_mm(page)
+    for mark in truth.marks_on_page(set(boxes) | set(regions)):
+        if mark.style == "write":
+            hand.write(regions[mark.box_id])
+        else:
+            hand.mark(boxes[mark.box_id], mark, roomy=free[mark.box_id][1] >= ROOMY_MM)
+    return out
+
+
+class _Hand:
+    """Draws strokes onto ``image`` in place, one local patch at a time (fast on 300 dpi pages)."""
+
+    def __init__(self, image: np.ndarray, dpi: float, rng: np.random.Generator, pen: Pen) -> None:
+        self.image = image
+        self.px_per_mm = dpi / MM_PER_INCH
+        self.rng = rng
+        self.pen = pen
+
+    def mark(self, box: AnswerBox, mark: MarkSpec, *, roomy: bool = True) -> None:
+        """``roomy``: there is free paper above and below the box (else circles hug the code only)."""
+        draw: dict[str, Callable[[Rect], list[list[Point]]]] = {
+            "tick": self._tick,
+            "cross": self._cross,
+            "pencil": self._tick_or_cross,
+            "overflow": self._overflow,
+            "circle": self._circle if roomy else self._circle_code,
+        }
+        if mark.style in ("fill", "cancel"):
+            self._solid(box, full=mark.style == "cancel")
+        elif mark.style == "dot":
+            self._dot(box)
+        else:
+            pen = pencil(self.rng) if mark.style == "pencil" else self._wobbled_pen()
+            self._ink(draw[mark.style](box), pen, _grow(box, 4.0))
+
+    def write(self, region: HandwritingRegion) -> None:
+        """Cursive-like scribble lines inside the region, ~6 mm x-height lines, never outside."""
+        inner = _grow(region, -1.0)
+        line_h = min(7.0, inner.h)
+        strokes: list[list[Point]] = []
+        lines = max(1, int(inner.h // line_h))
+        for line in range(int(self.rng.integers(1, lines + 1))):
+            base = inner.y + line_h * (line + 0.75)
+            x = inner.x + float(self.rng.uniform(0, 4))
+            end = inner.x + inner.w * float(self.rng.uniform(0.45, 1.0))
+            while x < end - 3:
+                width = min(float(self.rng.uniform(6, 18)), end - x)
+                strokes.append(self._word(x, base, width, line_h * 0.45))
+                x += width + float(self.rng.uniform(1.5, 3.5))
+        clipped = [
+            [
+                (min(max(px, inner.x), inner.x + inner.w), min(max(py, inner.y), inner.y + inner.h))
+                for px, py in s
+            ]
+            for s in strokes
+        ]
+        pen = Pen(self.pen.width_mm * 0.8, self.pen.ink, 0.0)
+        self._ink(clipped, pen, inner, clip=inner)
+
+    # --- shapes (mm, page coordinates) -------------------------------------------------------------
+
+    def _tick(self, r: Rect) -> list[list[Point]]:
+        j = self._jitter
+        return [
+            self._path(
+                [
+                    (r.x + r.w * (0.18 + j(0.06)), r.y + r.h * (0.5 + j(0.08))),
+                    (r.x + r.w * (0.42 + j(0.06)), r.y + r.h * (0.82 + j(0.06))),
+                    (r.x + r.w * (0.88 + j(0.08)), r.y + r.h * (0.12 + j(0.08))),
+                ]
+            )
+        ]
+
+    def _cross(self, r: Rect) -> list[list[Point]]:
+        j = self._jitter
+        a, b = 0.15, 0.85
+        return [
+            self._path(
+                [
+                    (r.x + r.w * (a + j(0.06)), r.y + r.h * (a + j(0.06))),
+                    (r.x + r.w * (b + j(0.06)), r.y + r.h * (b + j(0.06))),
+                ]
+            ),
+            self._path(
+                [
+                    (r.x + r.w * (b + j(0.06)), r.y + r.h * (a + j(0.06))),
+                    (r.x + r.w * (a + j(0.06)), r.y + r.h * (b + j(0.06))),
+                ]
+            ),
+        ]
+
+    def _tick_or_cross(self, r: Rect) -> list[list[Point]]:
+        return self._tick(r) if self.rng.random() < 0.5 else self._cross(r)
+
+    def _overflow(self, r: Rect) -> list[list[Point]]:
+        """A tick or cross 1.3-1.6x the box, off centre: it crosses the frame by 1-2 mm."""
+        k = float(self.rng.uniform(1.3, 1.6))
+        cx, cy = r.centre
+        cx += self._jitter(r.w * 0.1)
+        cy += self._jitter(r.h * 0.1)
+        return self._tick_or_cross(Rect(x=cx - r.w * k / 2, y=cy - r.h * k / 2, w=r.w * k, h=r.h * k))
+
+    def _circle(self, r: Rect) -> list[list[Point]]:
+        """An ellipse around the box and its printed code (beside it, on the right), not quite closed."""
+        label_w = CODE_LABEL_MM
+        cx, cy = r.x + (r.w + label_w) / 2, r.y + r.h / 2
+        ax = (r.w + label_w) / 2 + float(self.rng.uniform(0.9, 1.4))
+        ay = r.h / 2 + float(self.rng.uniform(0.6, 1.1))
+        return self._ellipse(cx, cy, ax, ay)
+
+    def _ellipse(self, cx: float, cy: float, ax: float, ay: float) -> list[list[Point]]:
+        """An ellipse drawn in one go, starting anywhere, not quite closed or a little overdrawn."""
+        start = float(self.rng.uniform(0, 2 * np.pi))
+        sweep = float(self.rng.uniform(1.9, 2.15)) * np.pi
+        t = np.linspace(start, start + sweep, 48)
+        wobble = 1 + 0.04 * np.sin(t * float(self.rng.uniform(2, 4)))
+        return [[(cx + ax * w * np.cos(a), cy + ay * w * np.sin(a)) for a, w in zip(t, wobble, strict=True)]]
+
+    def _circle_code(self, r: Rect) -> list[list[Point]]:
+        """A small ellipse round the printed code only; its left arc cuts through the box's right side."""
+        cx, cy = r.x + r.w + CODE_LABEL_MM / 2, r.y + r.h / 2
+        ax = CODE_LABEL_MM / 2 + float(self.rng.uniform(0.9, 1.4))
+        ay = r.h / 2 - float(self.rng.uniform(0.2, 0.6))
+        return self._ellipse(cx, cy, ax, ay)
+
+    def _word(self, x: float, base: float, width: float, height: float) -> list[Point]:
+        """Loops and humps of varying height, about one letter per 2 mm: cursive from arm's length."""
+        n = max(12, int(width * 5))
+        t = np.linspace(0.0, 1.0, n)
+        letters = width / 2.0
+        phase = 2 * np.pi * letters * t + self.rng.normal(0, 0.15, n).cumsum() * 0.3
+        heights = self.rng.choice([0.5, 0.5, 0.7, 1.0, 1.4], int(letters) + 3)  # x-height, ascenders
+        tall = np.interp(phase / (2 * np.pi), np.arange(len(heights)), heights)
+        xs = x + width * t - 0.5 * np.cos(phase)
+        ys = base - height * tall * (0.5 - 0.5 * np.cos(phase))
+        return [(float(a), float(b)) for a, b in zip(xs, ys, strict=True)]
+
+    def _path(self, corners: list[Point]) -> list[Point]:
+        """Corners joined by slightly trembling segments (several points per mm)."""
+        pts: list[Point] = []
+        for (x0, y0), (x1, y1) in zip(corners, corners[1:], strict=False):
+            n = max(3, int(np.hypot(x1 - x0, y1 - y0) * 2))
+            for t in np.linspace(0, 1, n, endpoint=False):
+                pts.append((x0 + (x1 - x0) * t + self._jitter(0.06), y0 + (y1 - y0) * t + self._jitter(0.06)))
+        pts.append(corners[-1])
+        return pts
+
+    def _jitter(self, scale: float) -> float:
+        return float(self.rng.normal(0, scale))
+
+    # --- ink on pixels -----------------------------------------------------------------------------
+
+    def _wobbled_pen(self) -> Pen:
+        p = self.pen
+        return Pen(p.width_mm * float(self.rng.uniform(0.85, 1.15)), p.ink + self._jitter(6), p.grain)
+
+    def _solid(self, box: AnswerBox, *, full: bool) -> None:
+        """Blacken the box: a dense zigzag of a broad stroke; ``full`` (cancel) also fills the gaps."""
+        pen = Pen(max(0.6, self.pen.width_mm * 1.4), self.pen.ink, 0.0)
+        r = _grow(box, -0.2)
+        rows = int(r.h / (pen.width_mm * 0.7)) + 2
+        zig = [
+            (
+                r.x + (r.w if i % 2 else 0) + self._jitter(0.15),
+                r.y + r.h * i / (rows - 1) + self._jitter(0.08),
+            )
+            for i in range(rows)
+        ]
+        strokes = [zig]
+        if full:
+            strokes.append([(r.x, r.y), (r.x + r.w, r.y), (r.x + r.w, r.y + r.h), (r.x, r.y + r.h)])
+        self._ink(strokes, pen, _grow(box, 1.5), filled=full)
+
+    def _dot(self, box: AnswerBox) -> None:
+        """A pen rest: a dot of ~0.5 mm inside or just beside the box."""
+        cx = box.x + box.w * float(self.rng.uniform(-0.1, 1.1))
+        cy = box.y + box.h * float(self.rng.uniform(-0.1, 1.1))
+        pen = Pen(float(self.rng.uniform(0.4, 0.6)), self.pen.ink, 0.0)
+        self._ink([[(cx, cy), (cx + 0.05, cy + 0.05)]], pen, _grow(box, 2.0))
+
+    def _ink(
+        self,
+        strokes: list[list[Point]],
+        pen: Pen,
+        area: Rect,
+        *,
+        clip: Rect | None = None,
+        filled: bool = False,
+    ) -> None:
+        """Render ``strokes`` (mm) with ``pen`` into the image patch under ``area`` (mm)."""
+        s = self.px_per_mm
+        h, w = self.image.shape[:2]
+        x0, y0 = max(0, int(area.x * s)), max(0, int(area.y * s))
+        x1, y1 = min(w, int((area.x + area.w) * s) + 2), min(h, int((area.y + area.h) * s) + 2)
+        if x1 <= x0 or y1 <= y0:
+            return
+        alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        scale = s * (1 << _SUBPIXEL_BITS)
+        polys = [np.round((np.array(st) - (x0 / s, y0 / s)) * scale).astype(np.int32) for st in strokes]
+        width = max(1, round(pen.width_mm * s))
+        if filled:
+            cv2.fillPoly(alpha, polys[-1:], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+        cv2.polylines(alpha, polys, False, 255, width, cv2.LINE_AA, _SUBPIXEL_BITS)
+        a = alpha.astype(np.float32) / 255.0
+        if pen.grain > 0:
+            a *= self.rng.random(a.shape, dtype=np.float32) > pen.grain
+        if clip is not None:
+            a *= _rect_mask(a.shape, clip, (x0, y0), s)
+        patch = self.image[y0:y1, x0:x1].astype(np.float32)
+        darken = 1.0 - a * (1.0 - np.clip(pen.ink, 0, 255) / 255.0)
+        self.image[y0:y1, x0:x1] = np.clip(patch * darken, 0, 255).astype(np.uint8)
+
+
+def _grow(r: Rect, mm: float) -> Rect:
+    return Rect(x=r.x - mm, y=r.y - mm, w=r.w + 2 * mm, h=r.h + 2 * mm)
+
+
+def _rect_mask(shape: tuple[int, ...], r: Rect, origin: tuple[int, int], s: float) -> np.ndarray:
+    """1 inside ``r`` (mm), 0 outside, on a patch whose top-left pixel is ``origin`` (x, y)."""
+    mask = np.zeros(shape[:2], np.float32)
+    cx0, cy0 = int(np.ceil(r.x * s)) - origin[0], int(np.ceil(r.y * s)) - origin[1]
+    cx1, cy1 = int((r.x + r.w) * s) - origin[0], int((r.y + r.h) * s) - origin[1]
+    mask[max(0, cy0) : max(0, cy1), max(0, cx0) : max(0, cx1)] = 1.0
+    return mask

@@ -1,0 +1,276 @@
+"""Ground truth for a filled sheet: what the respondent meant and what an honest reader must do.
+
+``random_truth`` picks realistic answers for every question (and every grid row) of a layout and the
+marks a person would draw to give them. Keys of ``SheetTruth.answers`` follow the recogniser's
+``AnswerReading``: ``(question, item)`` with ``item`` = grid row id, ``""`` for a plain question
+(single, multiple, number, free text), and the region id for an "other, please specify" write-in.
+
+Values: the option code; multiple choice joins codes with ``;`` in printed order; numbers are the
+decimal number without leading zeros; write-ins and free text hold the text the person meant to
+write (drawn as handwriting-like strokes, so a reader can only send it to review).
+
+``expect`` says what an honest reader must do: ``"answer"`` (the value, auto-accepted or reviewed),
+``"review"`` (the marks are ambiguous or it is handwriting: a person must decide), ``"blank"``.
+A lone solid fill is the respondent's answer (the OMR habit); a solid fill beside another mark is a
+cancellation (the printed correction convention).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from formgen.layout import AnswerBox, HandwritingRegion, Layout, PageLayout, QuestionLayout
+
+MarkStyle = Literal["tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "write"]
+Expect = Literal["answer", "review", "blank"]
+MAIN_STYLES: tuple[MarkStyle, ...] = ("tick", "cross", "fill", "circle", "pencil", "overflow")
+# circles reach ~1.5 mm beyond the frame and take in the code to its right; overflowing marks reach
+# ~2 mm: drawn only where the neighbouring frames (and the band a reader searches round them) are clear
+CODE_LABEL_MM = 3.5
+NEEDS_FREE_MM: dict[str, tuple[float, float]] = {"circle": (CODE_LABEL_MM + 4.0, 0.0), "overflow": (3.5, 3.0)}
+ROOMY_MM = 3.0  # with this much free paper above and below, a circle takes in the whole box
+
+_PHRASES = (
+    "Cần rút ngắn thời gian giải quyết hồ sơ",
+    "Cán bộ hướng dẫn nhiệt tình, chu đáo",
+    "Nên niêm yết công khai phí và lệ phí",
+    "Thủ tục còn rườm rà, phải đi lại nhiều lần",
+    "Mong có thêm dịch vụ công trực tuyến",
+    "Báo chí địa phương",
+    "Loa phát thanh xã",
+    "Làm nông",
+    "Buôn bán nhỏ",
+    "Người Mường",
+    "Không có ý kiến gì thêm",
+)
+
+
+@dataclass(frozen=True)
+class MarkSpec:
+    """One stroke group drawn by the filler: ``box_id`` is an AnswerBox id or a HandwritingRegion id."""
+
+    box_id: str
+    style: MarkStyle
+
+
+@dataclass
+class TruthAnswer:
+    value: str | None
+    expect: Expect
+    marks: list[MarkSpec] = field(default_factory=list)
+    kind: str = "choice"  # single|multiple|grid|number|text|writein (the question's kind, or writein)
+
+
+@dataclass
+class SheetTruth:
+    serial: int
+    answers: dict[tuple[str, str], TruthAnswer]
+    fill_seed: int = 0  # seed of the filler's hand: the same seed draws the very same marks (photocopies)
+
+    def marks_on_page(self, box_ids: set[str]) -> list[MarkSpec]:
+        """Every mark whose box or region is in ``box_ids`` (the ids printed on one page)."""
+        return [m for a in self.answers.values() for m in a.marks if m.box_id in box_ids]
+
+
+@dataclass(frozen=True)
+class MarkMix:
+    """How a population of respondents marks: style weights and the share of special cases."""
+
+    styles: dict[str, float]
+    blank_share: float = 0.03  # questions/rows left empty
+    ambiguous_share: float = 0.0  # two marks on a single-choice question or grid row: must go to review
+    cancel_share: float = 0.0  # a box filled solid to cancel it, then the right one marked
+    stray_share: float = 0.0  # a pen dot near (but not meaning) a box
+    multi_extra_share: float = 0.35  # multiple choice: chance of each further answer
+    writein_share: float = 0.7  # "other" chosen: chance the person writes what it is
+    text_share: float = 0.3  # free-text questions written in
+
+
+MIX_PRESETS: dict[str, MarkMix] = {
+    "clean": MarkMix(styles={"tick": 0.45, "cross": 0.45, "fill": 0.1}),
+    "mixed": MarkMix(
+        styles={"tick": 0.3, "cross": 0.25, "fill": 0.1, "circle": 0.1, "pencil": 0.12, "overflow": 0.13},
+        ambiguous_share=0.01,
+        cancel_share=0.02,
+        stray_share=0.03,
+    ),
+    "pencil": MarkMix(
+        styles={"pencil": 0.8, "tick": 0.1, "cross": 0.1}, ambiguous_share=0.005, cancel_share=0.01
+    ),
+}
+
+
+def mark_mix(mix: MarkMix | str) -> MarkMix:
+    if isinstance(mix, MarkMix):
+        return mix
+    try:
+        return MIX_PRESETS[mix]
+    except KeyError:
+        raise ValueError(f"unknown mark mix {mix!r}; choose one of {sorted(MIX_PRESETS)}") from None
+
+
+def random_truth(
+    layout: Layout, rng: np.random.Generator, *, serial: int, mix: MarkMix | str = "mixed"
+) -> SheetTruth:
+    """Realistic answers and marks for every question and grid row of ``layout``."""
+    chooser = _Chooser(rng, mark_mix(mix), _free_space_mm(layout))
+    boxes = _boxes_by_answer(layout)
+    regions: dict[str, list[HandwritingRegion]] = defaultdict(list)
+    for region in layout.all_regions():
+        regions[region.question].append(region)
+    answers: dict[tuple[str, str], TruthAnswer] = {}
+    for q in layout.questions:
+        if q.kind == "number":
+            answers[(q.id, "")] = chooser.number(q, boxes.get((q.id, ""), []))
+        elif q.kind == "text":
+            for region in regions[q.id]:
+                answers[(q.id, "")] = chooser.handwriting(region, q.kind, write=chooser.chance("text"))
+            continue
+        else:
+            for (qid, item), group in boxes.items():
+                if qid == q.id:
+                    answers[(qid, item)] = chooser.choice(q, group)
+        for region in regions[q.id]:  # write-ins: written when their option was chosen
+            chosen = answers.get((q.id, ""), TruthAnswer(None, "blank")).value or ""
+            write = region.option_value in chosen.split(";") and chooser.chance("writein")
+            answers[(q.id, region.id)] = chooser.handwriting(region, "writein", write=write)
+    return SheetTruth(serial, answers, fill_seed=int(rng.integers(2**31)))
+
+
+def answer_key(box: AnswerBox, question: QuestionLayout) -> tuple[str, str]:
+    """The truth/reading key of the answer a box belongs to."""
+    return (box.question, (box.item or "") if question.kind == "grid" else "")
+
+
+def _boxes_by_answer(layout: Layout) -> dict[tuple[str, str], list[AnswerBox]]:
+    kinds = {q.id: q for q in layout.questions}
+    groups: dict[tuple[str, str], list[AnswerBox]] = defaultdict(list)
+    for box in layout.all_boxes():
+        groups[answer_key(box, kinds[box.question])].append(box)
+    return groups
+
+
+class _Chooser:
+    def __init__(
+        self, rng: np.random.Generator, mix: MarkMix, free_mm: dict[str, tuple[float, float]]
+    ) -> None:
+        self.rng = rng
+        self.free_mm = free_mm
+        self.mix = mix
+        names = [s for s in MAIN_STYLES if mix.styles.get(s, 0.0) > 0]
+        weights = np.array([mix.styles[s] for s in names], dtype=float)
+        self.styles: list[MarkStyle] = names
+        self.weights = weights / weights.sum()
+
+    def chance(self, what: str) -> bool:
+        share = {
+            "blank": self.mix.blank_share,
+            "ambiguous": self.mix.ambiguous_share,
+            "cancel": self.mix.cancel_share,
+            "stray": self.mix.stray_share,
+            "multi": self.mix.multi_extra_share,
+            "writein": self.mix.writein_share,
+            "text": self.mix.text_share,
+        }[what]
+        return bool(self.rng.random() < share)
+
+    def style(self, box: AnswerBox, group: list[AnswerBox], *, solid_ok: bool = True) -> MarkStyle:
+        for _ in range(20):
+            style = self.styles[int(self.rng.choice(len(self.styles), p=self.weights))]
+            if style == "fill" and not solid_ok:
+                continue
+            need = NEEDS_FREE_MM.get(style)
+            if need and not (self.free_mm[box.id][0] >= need[0] and self.free_mm[box.id][1] >= need[1]):
+                continue
+            return style
+        return "cross"
+
+    def choice(self, q: QuestionLayout, group: list[AnswerBox]) -> TruthAnswer:
+        kind = "multiple" if q.kind == "multiple" else q.kind
+        if not group or self.chance("blank"):
+            return TruthAnswer(None, "blank", self._strays(group, set()), kind=kind)
+        order = list(self.rng.permutation(len(group)))
+        chosen = [group[order[0]]]
+        if q.kind == "multiple":
+            while len(chosen) < len(group) and self.chance("multi"):
+                chosen.append(group[order[len(chosen)]])
+        return self._mark(chosen, group, kind, ambiguous_ok=q.kind != "multiple")
+
+    def number(self, q: QuestionLayout, group: list[AnswerBox]) -> TruthAnswer:
+        if not group or self.chance("blank"):
+            return TruthAnswer(None, "blank", kind="number")
+        low = q.min_value if q.min_value is not None else 0
+        digits = q.digits or max((b.column or 0) for b in group) + 1
+        high = q.max_value if q.max_value is not None else 10**digits - 1
+        number = int(self.rng.integers(low, high + 1))
+        text = str(number).zfill(digits)
+        answer = TruthAnswer(str(number), "answer", kind="number")
+        for column, digit in enumerate(text):
+            col_boxes = [b for b in group if b.column == column]
+            target = [b for b in col_boxes if b.value == digit]
+            if not target:
+                return TruthAnswer(None, "blank", kind="number")
+            part = self._mark(target, col_boxes, "number", ambiguous_ok=True)
+            answer.marks += part.marks
+            if part.expect == "review":
+                answer = TruthAnswer(None, "review", answer.marks, kind="number")
+        return answer
+
+    def _mark(
+        self, chosen: list[AnswerBox], group: list[AnswerBox], kind: str, *, ambiguous_ok: bool
+    ) -> TruthAnswer:
+        others = [b for b in group if b not in chosen]
+        marks: list[MarkSpec] = []
+        cancel = bool(others) and self.chance("cancel")
+        if cancel:
+            marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "cancel"))
+        marks += [MarkSpec(b.id, self.style(b, group, solid_ok=not cancel)) for b in chosen]
+        value = ";".join(b.value for b in group if b in chosen)
+        if ambiguous_ok and others and self.chance("ambiguous"):
+            second = others.pop(int(self.rng.integers(len(others))))
+            marks.append(MarkSpec(second.id, self.style(second, group, solid_ok=not cancel)))
+            return TruthAnswer(None, "review", marks + self._strays(others, set()), kind=kind)
+        return TruthAnswer(value, "answer", marks + self._strays(others, set()), kind=kind)
+
+    def _strays(self, candidates: list[AnswerBox], used: set[str]) -> list[MarkSpec]:
+        free = [b for b in candidates if b.id not in used]
+        if free and self.chance("stray"):
+            return [MarkSpec(free[int(self.rng.integers(len(free)))].id, "dot")]
+        return []
+
+    def handwriting(self, region: HandwritingRegion, kind: str, *, write: bool) -> TruthAnswer:
+        if not write:
+            return TruthAnswer(None, "blank", kind=kind)
+        text = _PHRASES[int(self.rng.integers(len(_PHRASES)))]
+        return TruthAnswer(text, "review", [MarkSpec(region.id, "write")], kind=kind)
+
+
+def _free_space_mm(layout: Layout) -> dict[str, tuple[float, float]]:
+    free: dict[str, tuple[float, float]] = {}
+    for page in layout.pages:
+        free.update(free_space_mm(page))
+    return free
+
+
+def free_space_mm(page: PageLayout) -> dict[str, tuple[float, float]]:
+    """For every box, the free paper (mm) to the nearest other frame beside it (x) and above/below (y).
+
+    Only frames in the same row band count for x, and only frames in the same column band
+    (the box plus its printed code) count for y.
+    """
+    if not page.boxes:
+        return {}
+    r = np.array([(b.x, b.y, b.x + b.w, b.y + b.h) for b in page.boxes])
+    gap_x = np.maximum(r[None, :, 0] - r[:, None, 2], r[:, None, 0] - r[None, :, 2])
+    gap_y = np.maximum(r[None, :, 1] - r[:, None, 3], r[:, None, 1] - r[None, :, 3])
+    same_row = gap_y < -1.0
+    same_column = gap_x < CODE_LABEL_MM + 2.0
+    np.fill_diagonal(same_row, False)
+    np.fill_diagonal(same_column, False)
+    fx = np.where(same_row, gap_x, np.inf).min(axis=1)
+    fy = np.where(same_column & ~same_row, gap_y, np.inf).min(axis=1)
+    return {b.id: (float(x), float(y)) for b, x, y in zip(page.boxes, fx, fy, strict=True)}
