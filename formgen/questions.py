@@ -63,7 +63,7 @@ def geometry(settings: FormSettings, *, large_print: bool = False) -> Geometry:
         box=settings.large_print_box_mm if large_print else settings.box_mm,
         left=settings.margin_mm,
         right=210.0 - settings.margin_mm,
-        top=qr_bottom + settings.clear_mm,
+        top=qr_bottom + settings.clear_mm / 2,
         bottom=297.0 - corner,
     )
 
@@ -259,7 +259,7 @@ def grid_header(g: Geometry, q: Question) -> Block:
 def grid_row(g: Geometry, q: Question, row: Row) -> Block:
     """Row text on the left (drawn first, so extracted text stays whole), then a box per level."""
     start, col = grid_columns(g, q)
-    pad = g.gap
+    pad = g.gap * 0.6
     block = Block(height=0.0, item=row.id)
     y = pad
     if row.heading:
