@@ -1,0 +1,187 @@
+"""Rendered sheets, checked on real rasterised pages: text, QR codes, and box positions."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+import zxingcpp
+
+from formgen.definition import load_definition
+from formgen.identity import SheetIdentity, encode_payload, human_digits, parse_payload, verify
+from formgen.layout import Rect
+from formgen.render import BuiltForm, build_form, stamp_sheets
+from phieu.settings import FormSettings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NAMES = ["sipas-2024.yaml", "counter-pks05.yaml", "counter-3level.yaml"]
+SERIALS = [42, 9876543]
+
+
+@pytest.fixture(scope="module")
+def sipas() -> BuiltForm:
+    return build_form(load_definition(EXAMPLES / "sipas-2024.yaml"))
+
+
+@pytest.fixture(scope="module")
+def stamped(sipas: BuiltForm) -> pdfium.PdfDocument:
+    out = io.BytesIO()
+    stamp_sheets(sipas, SERIALS, bytes(range(32)), out)
+    return pdfium.PdfDocument(out.getvalue())
+
+
+def _grey(pdf: pdfium.PdfDocument, index: int, dpi: int) -> np.ndarray:
+    bitmap = pdf[index].render(scale=dpi / 72, grayscale=True)
+    return np.asarray(bitmap.to_numpy()).reshape(bitmap.height, bitmap.width, -1)[:, :, 0]
+
+
+def _normal(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_vietnamese_string_is_printed_exactly(name: str, tmp_path: Path) -> None:
+    built = build_form(load_definition(EXAMPLES / name))
+    pdf = tmp_path / "blank.pdf"
+    pdf.write_bytes(built.blank_pdf)
+    extracted = _normal(subprocess.run(["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], check=True,
+                                       capture_output=True, text=True).stdout)
+    missing = [t for t in built.definition.texts() if _normal(t) not in extracted]
+    assert not missing
+    assert "ạ" in extracted or "ệ" in extracted  # the embedded font carries Vietnamese letters
+    assert f"Trang 1/{built.layout.page_count}" in extracted
+
+
+def test_pages_fit_and_are_consistent(sipas: BuiltForm) -> None:
+    layout = sipas.layout
+    assert 4 <= layout.page_count <= 7
+    assert len(pdfium.PdfDocument(sipas.blank_pdf)) == layout.page_count
+    s = FormSettings()
+    for page in layout.pages:
+        keep_out = [Rect(x=page.qr.x - 3, y=page.qr.y - 3, w=page.qr.w + 6, h=page.qr.h + 6)]
+        keep_out += [Rect(x=m.cx - m.size / 2 - s.clear_mm, y=m.cy - m.size / 2 - s.clear_mm,
+                          w=m.size + 2 * s.clear_mm, h=m.size + 2 * s.clear_mm) for m in page.marks]
+        rects = [*page.boxes, *page.regions]
+        for r in rects:
+            assert r.x > 0 and r.x + r.w < page.width and r.y > 0 and r.y + r.h < page.digits_text.y, r.id
+            assert not any(_overlap(r, k) for k in keep_out), r.id
+        for i, a in enumerate(rects):
+            assert not any(_overlap(a, b) for b in rects[i + 1:]), a.id
+        assert all(b.w >= 5.0 and b.h >= 5.0 for b in page.boxes)
+    ids = [b.id for b in layout.all_boxes()] + [r.id for r in layout.all_regions()]
+    assert len(ids) == len(set(ids))
+    for q in layout.questions:  # the review UI crops areas: each must hold its boxes
+        for box in (b for b in layout.all_boxes() if b.question == q.id):
+            area = dict(q.area)[box.page]
+            assert area.x <= box.x and box.x + box.w <= area.x + area.w
+            assert area.y <= box.y and box.y + box.h <= area.y + area.h
+            if box.item:
+                item = next(i for i in q.items if i.id == box.item)
+                assert item.page == box.page and item.area.y <= box.y and box.y + box.h <= item.area.y + item.area.h
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+
+
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_every_page_qr_decodes_and_verifies(sipas: BuiltForm, stamped: pdfium.PdfDocument, dpi: int) -> None:
+    secret = bytes(range(32))
+    pages = sipas.layout.page_count
+    assert len(stamped) == pages * len(SERIALS)
+    for index in range(len(stamped)):
+        serial, page = SERIALS[index // pages], index % pages + 1
+        found = zxingcpp.read_barcodes(_grey(stamped, index, dpi), formats=zxingcpp.BarcodeFormat.QRCode)
+        assert len(found) == 1, (index, dpi)
+        expected = SheetIdentity(sipas.layout.survey, sipas.layout.edition, serial, page)
+        assert found[0].text == encode_payload(expected, secret)
+        parsed = parse_payload(found[0].text)
+        assert parsed is not None and parsed.identity == expected and verify(parsed, secret)
+        assert not verify(parsed, bytes(32))
+
+
+def test_changed_payload_fails_verification(secret: bytes) -> None:
+    payload = encode_payload(SheetIdentity("SIPAS-2024", "1", 42, 1), secret)
+    parsed = parse_payload(payload)
+    assert parsed is not None and verify(parsed, secret)
+    for forged in (payload.replace(".0000042.", ".0000043."), payload.replace(".1.", ".2.", 1)[:-1] + "0"):
+        other = parse_payload(forged)
+        assert other is not None and not verify(other, secret)
+
+
+def test_digits_line_is_printed_on_every_page(sipas: BuiltForm, stamped: pdfium.PdfDocument) -> None:
+    pages = sipas.layout.page_count
+    for index in (0, pages - 1, pages):
+        identity = SheetIdentity("SIPAS-2024", "1", SERIALS[index // pages], index % pages + 1)
+        text = stamped[index].get_textpage().get_text_range()
+        assert human_digits(identity, bytes(range(32))) in text
+        assert re.search(rf"Trang {index % pages + 1}/{pages}", text)
+
+
+def _first_dark(profile: np.ndarray) -> int | None:
+    dark = np.flatnonzero(profile < 128)
+    return int(dark[0]) if dark.size else None
+
+
+def _frame_error_mm(page: np.ndarray, r: Rect, dpi: int) -> float:
+    """Largest distance between an expected outer edge and the printed frame's outermost ink (mm)."""
+    px = dpi / 25.4
+    x0, y0, x1, y1 = r.x * px, r.y * px, (r.x + r.w) * px, (r.y + r.h) * px
+    win = int(0.8 * px)
+    rows = slice(int((y0 + y1) / 2 - 0.2 * (y1 - y0)), int((y0 + y1) / 2 + 0.2 * (y1 - y0)) + 1)
+    cols = slice(int((x0 + x1) / 2 - 0.2 * (x1 - x0)), int((x0 + x1) / 2 + 0.2 * (x1 - x0)) + 1)
+    horizontal = page[rows].min(axis=0)
+    vertical = page[:, cols].min(axis=1)
+    found = {
+        "left": _first_dark(horizontal[int(x0) - win: int(x0) + win]),
+        "right": _first_dark(horizontal[int(x1) + win: int(x1) - win: -1]),
+        "top": _first_dark(vertical[int(y0) - win: int(y0) + win]),
+        "bottom": _first_dark(vertical[int(y1) + win: int(y1) - win: -1]),
+    }
+    if any(v is None for v in found.values()):
+        return float("inf")
+    edges = {"left": int(x0) - win, "right": int(x1) + win, "top": int(y0) - win, "bottom": int(y1) + win}
+    measured = {
+        "left": edges["left"] + found["left"], "right": edges["right"] - found["right"] + 1,
+        "top": edges["top"] + found["top"], "bottom": edges["bottom"] - found["bottom"] + 1,
+    }
+    expected = {"left": x0, "right": x1, "top": y0, "bottom": y1}
+    return max(abs(measured[k] - expected[k]) for k in expected) / px
+
+
+@pytest.mark.parametrize("large_print", [False, True])
+def test_every_box_lies_on_its_printed_frame(large_print: bool) -> None:
+    built = build_form(load_definition(EXAMPLES / "sipas-2024.yaml"), large_print=large_print)
+    pdf = pdfium.PdfDocument(built.blank_pdf)
+    dpi, worst = 300, 0.0
+    for page in built.layout.pages:
+        image = _grey(pdf, page.number - 1, dpi)
+        for r in [*page.boxes, *page.regions]:
+            error = _frame_error_mm(image, r, dpi)
+            worst = max(worst, error)
+            assert error <= 0.3, (r.id, error)
+            inner = image[int((r.y + 1) * dpi / 25.4): int((r.y + r.h - 1) * dpi / 25.4),
+                          int((r.x + 1) * dpi / 25.4): int((r.x + r.w - 1) * dpi / 25.4)]
+            assert inner.min() > 100, r.id  # nothing printed inside a box (guide rules are light grey)
+    assert worst < 0.3
+
+
+def test_frame_check_can_fail(sipas: BuiltForm) -> None:
+    """The measurement itself: a rectangle shifted by 0.5 mm is reported as off."""
+    image = _grey(pdfium.PdfDocument(sipas.blank_pdf), 0, 300)
+    box = sipas.layout.pages[0].boxes[0]
+    assert _frame_error_mm(image, box, 300) <= 0.3
+    assert _frame_error_mm(image, box.model_copy(update={"x": box.x + 0.5}), 300) > 0.3
+
+
+def test_large_print_is_larger(sipas: BuiltForm) -> None:
+    large = build_form(sipas.definition, large_print=True)
+    assert large.layout.page_count > sipas.layout.page_count
+    assert min(b.w for b in large.layout.all_boxes()) >= FormSettings().large_print_box_mm
+    assert [q.id for q in large.layout.questions] == [q.id for q in sipas.layout.questions]
