@@ -1,7 +1,161 @@
-"""Commands of this group (filled in by its owner)."""
+"""`phieu scan`, `phieu export` and `phieu demo`: a thin shell over phieu.pipeline and phieu.demo.
+
+Exit codes of `phieu scan` (see docs/scanning.md): 0 every page identified and stored; 10 the scan
+finished but some pages need attention (unidentified or duplicate); 4 a file could not be read (it
+is recorded as failed, the other files are scanned anyway).
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from phieu.workspace import Workspace
+
+SCAN_EPILOG = (
+    "Exit codes: 0 all pages identified; 10 some pages unidentified or duplicate (see the review UI); "
+    "4 a file could not be read (the others were scanned)."
+)
+
+
+def _open(ctx: click.Context) -> tuple[Workspace, Any, Any]:
+    from storage.db import Database
+    from storage.files import FileStore
+
+    ws: Workspace = ctx.obj.workspace()
+    return ws, Database.for_workspace(ws), FileStore(ws.files_dir)
+
+
+def _bar(total_hint: int = 0) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total_hint or None, unit="trang", desc="Quét / scan", file=sys.stderr, leave=False)
+
+
+def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int | None, source: str) -> Any:
+    """Scan ``paths`` with a progress bar and print the summary table; returns the ScanSummary."""
+    from phieu.pipeline import scan_paths
+
+    settings = ws.settings
+    if jobs is not None:
+        settings = settings.model_copy(update={"scan": settings.scan.model_copy(update={"jobs": jobs})})
+    bar = _bar()
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        summary = scan_paths(db, store, paths, secret=ws.secret(), settings=settings, source=source, progress=progress)
+    finally:
+        bar.close()
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: Any) -> None:
+    rows = [
+        ("Tệp / files", summary.files),
+        ("  đã quét trước đó / already scanned", summary.files_already_done),
+        ("Trang / pages", summary.pages),
+        ("  nhận diện / identified", summary.identified),
+        ("  trùng lặp / duplicates", summary.duplicates),
+        ("  chưa nhận diện / unidentified", summary.unidentified),
+        ("  trang trắng / blank", summary.blank),
+        ("Câu trả lời lưu / answers stored", summary.answers_stored),
+        ("  cần duyệt / sent to review", summary.answers_to_review),
+        ("Thời gian / time (s)", f"{summary.seconds:.1f}"),
+        ("Trang/giây / pages per second", f"{summary.pages_per_second:.1f}"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"{label.ljust(width)}  {value}")
+    for error in summary.errors:
+        click.secho(f"Lỗi tệp / file error: {error.message}", fg="red", err=True)
+
+
+@click.command("scan", epilog=SCAN_EPILOG)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None, help="Worker processes (0 = one per core).")
+@click.option("--watch", "watch_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Hot folder: keep scanning files dropped into DIR (Ctrl+C to stop).")
+@click.option("--settle", type=float, default=2.0, show_default=True,
+              help="With --watch: seconds a file's size must stay unchanged before it is scanned.")
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_dir: Path | None, settle: float) -> None:
+    """Quét các tệp và thư mục / scan files and folders (PDF, TIFF, PNG, JPEG) into the workspace."""
+    if not paths and watch_dir is None:
+        raise click.UsageError("give at least one PATH, or --watch DIR")
+    ws, db, store = _open(ctx)
+    code = 0
+    if paths:
+        code = run_scan(ws, db, store, list(paths), jobs=jobs, source="cli").exit_code
+    if watch_dir is not None:
+        from phieu.pipeline_watch import watch_folder
+
+        def on_ready(files: list[Path]) -> None:
+            run_scan(ws, db, store, files, jobs=jobs, source="watch")
+
+        click.echo(f"Đang theo dõi / watching {watch_dir.resolve()} (Ctrl+C để dừng / to stop)")
+        watch_folder(watch_dir, on_ready, settle_seconds=settle)
+    sys.exit(code)
+
+
+@click.command("export")
+@click.argument("survey")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.pass_context
+def export(ctx: click.Context, survey: str, fmt: str, out: Path) -> None:
+    """Xuất kết quả / export one row per sheet (answers awaiting review are marked ?REVIEW)."""
+    from storage.export import export_rows, write_csv
+
+    _ws, db, _store = _open(ctx)
+    with db.session() as session:
+        header, rows = export_rows(session, survey)
+    write_csv(out, header, rows)
+    click.echo(f"Đã ghi / wrote {out} ({len(rows)} phiếu / sheets, {len(header)} cột / columns)")
+
+
+@click.command("demo")
+@click.option("--sheets", type=click.IntRange(min=2), default=50, show_default=True, help="Sheets to print and fill.")
+@click.option("--no-serve", is_flag=True, help="Stop after the scan and export; do not start the review UI.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port of the review UI.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None, help="Worker processes (0 = one per core).")
+@click.pass_context
+def demo(ctx: click.Context, sheets: int, no_serve: bool, port: int, jobs: int | None) -> None:
+    """Chạy thử toàn bộ / the whole job on a fresh workspace: print, fill, scan, export, review."""
+    from phieu.demo import DEMO_PASSWORD, DEMO_USER, run_demo
+
+    started = time.perf_counter()
+    result = run_demo(ctx.obj.home, sheets=sheets, jobs=jobs, say=click.echo)
+    print_summary(result.summary)
+    click.echo(f"CSV: {result.export_path}")
+    click.echo(f"Xong sau / done in {time.perf_counter() - started:.0f} s. Không gian làm việc / workspace: {result.home}")
+    if no_serve:
+        return
+    _serve_demo(result.home, port, DEMO_USER, DEMO_PASSWORD)
+
+
+def _serve_demo(home: Path, port: int, username: str, password: str) -> None:
+    from review_ui.accounts import create_user
+    from review_ui.app import serve
+    from storage.db import Database
+
+    ws = Workspace.open(home)
+    with Database.for_workspace(ws).session() as session:
+        create_user(session, username, password, "reviewer", full_name="Người duyệt thử / demo reviewer", actor="demo")
+
+    def ready(*_args: object) -> None:
+        click.echo(f"Giao diện duyệt / review UI: http://127.0.0.1:{port}/  "
+                   f"đăng nhập / login: {username} / {password}  (Ctrl+C để dừng / to stop)")
+
+    serve(ws, "127.0.0.1", port, ready_callback=ready)
+
+
+COMMANDS: list[click.Command] = [scan, export, demo]

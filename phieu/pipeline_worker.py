@@ -1,0 +1,225 @@
+"""The worker side of the scan pipeline: one page in, one :class:`PageOutcome` out.
+
+Pure computation (identify + align + read); no database, no files written. It runs inside worker
+processes (or inline for ``--jobs 1`` and tests). Everything a worker needs that is the same for
+every page (layouts, blank masters, secret, settings) arrives once, in :class:`WorkerContext`;
+blank masters are rendered lazily, once per worker and per (survey, edition, page).
+
+Images are numpy arrays indexed (row, col), uint8 grey with 0 = black.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from formgen.identity import SheetIdentity
+from formgen.layout import Layout
+from phieu.provingground.render import render_pdf_page
+from phieu.settings import Settings
+from recognition.page import read_page
+from scanner.align import find_alignment, warp_to_layout
+from scanner.identify import identify_page
+from scanner.types import Identification, PageImage
+from storage.scans import PageOutcome
+
+log = logging.getLogger(__name__)
+
+EditionKey = tuple[str, str]  # (survey code, edition code)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every page needs, sent once to each worker process."""
+
+    editions: dict[EditionKey, Layout]
+    blank_pdfs: dict[EditionKey, bytes]
+    secret: bytes
+    settings: Settings
+    ocr: bool = True
+
+
+@dataclass
+class PageJob:
+    """One page to process: where it came from and the page as read (decoded by the parent's reader).
+
+    ``error`` is set (and ``page`` is None) when the page could not be read at all: the worker then
+    returns an unidentified outcome that names the file and page, so nothing is silently dropped.
+    """
+
+    file_key: int  # the parent's handle for the scan file (its database id)
+    path: Path
+    index: int  # 0-based page index in the file
+    page: PageImage | None
+    error: str | None = None
+
+
+@dataclass
+class PageResult:
+    file_key: int
+    outcome: PageOutcome
+    seconds: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+_CONTEXT: WorkerContext | None = None
+_BLANKS: dict[tuple[str, str, int], np.ndarray] = {}
+
+
+def init_worker(context: WorkerContext) -> None:
+    """Process initialiser: keep the context and start with an empty cache of blank masters."""
+    global _CONTEXT
+    _CONTEXT = context
+    _BLANKS.clear()
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
+
+
+def blank_master(survey: str, edition: str, page_number: int) -> np.ndarray:
+    """The unstamped master page rendered at the canonical dpi, cached for the life of the worker."""
+    context = _require_context()
+    key = (survey, edition, page_number)
+    if key not in _BLANKS:
+        dpi = context.settings.recognition.canonical_dpi
+        _BLANKS[key] = render_pdf_page(context.blank_pdfs[(survey, edition)], page_number - 1, dpi=dpi)
+    return _BLANKS[key]
+
+
+def process_page(job: PageJob) -> PageResult:
+    """Identify, align and read one page. Never raises for a bad page: the outcome says what went wrong."""
+    context = _require_context()
+    started = time.perf_counter()
+    if job.page is None or job.page.image is None:
+        outcome = _unreadable(job, job.error or _where(job, "không đọc được ảnh trang"))
+        return PageResult(job.file_key, outcome, time.perf_counter() - started)
+    try:
+        outcome, timings = _identify_and_read(job.page, context)
+    except Exception as exc:  # noqa: BLE001 - one bad page must not stop a batch of thousands
+        log.exception("%s trang %d: lỗi khi xử lý", job.path.name, job.index + 1)
+        outcome = _unreadable(job, _where(job, f"lỗi khi xử lý trang ({type(exc).__name__}: {exc})"))
+        timings = {}
+    return PageResult(job.file_key, outcome, time.perf_counter() - started, timings)
+
+
+def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOutcome, dict[str, float]]:
+    dpi = context.settings.recognition.canonical_dpi
+    t0 = time.perf_counter()
+    scanned = identify_page(
+        page, editions=context.editions, secret=context.secret, settings=context.settings.scan, canonical_dpi=dpi
+    )
+    t1 = time.perf_counter()
+    timings = {"identify": (t1 - t0) * 1000}
+    ident = scanned.identification
+    reading = None
+    aligned = scanned.canonical
+    if ident.identity is not None and aligned is not None:
+        layout = context.editions[(ident.identity.survey, ident.identity.edition)]
+        page_layout = layout.page(ident.identity.page)
+        blank = blank_master(ident.identity.survey, ident.identity.edition, ident.identity.page)
+        reading = read_page(
+            aligned, blank, page_layout, layout, dpi=dpi, settings=context.settings.recognition, ocr=context.ocr
+        )
+        timings["read"] = (time.perf_counter() - t1) * 1000
+    t2 = time.perf_counter()
+    aligned_png = _png(aligned) if aligned is not None else None
+    # The original stays in the file store; a small copy of the page as read is kept only where a
+    # person must look at the whole page (unidentified, blank, no alignment).
+    page_png = None if reading is not None else _png(_downscale(page.image, page.dpi, dpi))
+    timings["encode"] = (time.perf_counter() - t2) * 1000
+    quality = {**scanned.quality, **_quality(page, scanned.alignment, ident, timings)}
+    outcome = PageOutcome(
+        index=page.index,
+        identification=ident,
+        alignment=scanned.alignment,
+        reading=reading,
+        page_image_png=page_png,
+        aligned_png=aligned_png,
+        quality=quality,
+        error=None,
+    )
+    return outcome, timings
+
+
+def read_assigned(page: PageImage, identity: SheetIdentity) -> PageOutcome:
+    """Align and read a page whose identity a person gave (its code was unreadable).
+
+    The marks are searched with the layout of the assigned edition; without them the page stays
+    identified but unread (reason ``no_marks``), for the person to look at again.
+    """
+    context = _require_context()
+    dpi = context.settings.recognition.canonical_dpi
+    layout = context.editions[(identity.survey, identity.edition)]
+    page_layout = layout.page(identity.page)
+    alignment = find_alignment(page.image, marks=page_layout.marks, dpi=page.dpi, settings=context.settings.scan)
+    ident = Identification(identity=identity, decoder="person", detail="Người duyệt đã gán phiếu và trang.")
+    if alignment is None:
+        ident.reason = "no_marks"
+        ident.detail = "Không tìm thấy dấu định vị; hãy xoay trang hoặc quét lại. / Registration marks not found."
+        return PageOutcome(index=page.index, identification=ident, page_image_png=_png(_downscale(page.image, page.dpi, dpi)))
+    canonical = warp_to_layout(page.image, alignment, width_mm=page_layout.width, height_mm=page_layout.height, dpi=dpi)
+    blank = blank_master(identity.survey, identity.edition, identity.page)
+    reading = read_page(canonical, blank, page_layout, layout, dpi=dpi, settings=context.settings.recognition, ocr=context.ocr)
+    return PageOutcome(
+        index=page.index,
+        identification=ident,
+        alignment=alignment,
+        reading=reading,
+        aligned_png=_png(canonical),
+        quality=_quality(page, alignment, ident, {}),
+    )
+
+
+def _quality(page: PageImage, alignment: Any, ident: Identification, timings: dict[str, float]) -> dict[str, Any]:
+    quality: dict[str, Any] = {
+        "dpi": round(float(page.dpi), 1),
+        "source_format": page.source_format,
+        "size_px": [int(page.image.shape[1]), int(page.image.shape[0])],
+        "decoder": ident.decoder,
+        "timings_ms": {k: round(v, 1) for k, v in {**ident.timings_ms, **timings}.items()},
+    }
+    if alignment is not None:
+        quality.update(residual_mm=round(float(alignment.residual_mm), 3), marks_found=alignment.marks_found)
+    return quality
+
+
+def _where(job: PageJob, message: str) -> str:
+    return f"Tệp {job.path.name}, trang {job.index + 1}: {message}. Quét lại trang này. / Page unreadable: rescan it."
+
+
+def _unreadable(job: PageJob, detail: str) -> PageOutcome:
+    ident = Identification(identity=None, reason="unreadable_image", detail=detail)
+    return PageOutcome(
+        index=job.index,
+        identification=ident,
+        alignment=None,
+        reading=None,
+        page_image_png=None,
+        aligned_png=None,
+        quality={},
+        error=detail,
+    )
+
+
+def _downscale(image: np.ndarray, dpi: float, target_dpi: int) -> np.ndarray:
+    if dpi <= target_dpi or dpi <= 0:
+        return image
+    factor = target_dpi / dpi
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:  # only on an empty image, which the scanner never hands us
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _require_context() -> WorkerContext:
+    if _CONTEXT is None:
+        raise RuntimeError("init_worker() was not called in this process")
+    return _CONTEXT
