@@ -15,7 +15,7 @@ import zxingcpp
 
 from formgen.definition import load_definition
 from formgen.identity import SheetIdentity, encode_payload, human_digits, parse_payload, verify
-from formgen.layout import Rect
+from formgen.layout import AnswerBox, HandwritingRegion, Rect
 from formgen.render import BuiltForm, build_form, stamp_sheets
 from phieu.settings import FormSettings
 
@@ -67,7 +67,7 @@ def test_pages_fit_and_are_consistent(sipas: BuiltForm) -> None:
         keep_out = [Rect(x=page.qr.x - 3, y=page.qr.y - 3, w=page.qr.w + 6, h=page.qr.h + 6)]
         keep_out += [Rect(x=m.cx - m.size / 2 - s.clear_mm, y=m.cy - m.size / 2 - s.clear_mm,
                           w=m.size + 2 * s.clear_mm, h=m.size + 2 * s.clear_mm) for m in page.marks]
-        rects = [*page.boxes, *page.regions]
+        rects: list[AnswerBox | HandwritingRegion] = [*page.boxes, *page.regions]
         for r in rects:
             assert r.x > 0 and r.x + r.w < page.width and r.y > 0 and r.y + r.h < page.digits_text.y, r.id
             assert not any(_overlap(r, k) for k in keep_out), r.id
@@ -97,7 +97,7 @@ def test_every_page_qr_decodes_and_verifies(sipas: BuiltForm, stamped: pdfium.Pd
     assert len(stamped) == pages * len(SERIALS)
     for index in range(len(stamped)):
         serial, page = SERIALS[index // pages], index % pages + 1
-        found = zxingcpp.read_barcodes(_grey(stamped, index, dpi), formats=zxingcpp.BarcodeFormat.QRCode)
+        found = zxingcpp.read_barcodes(_grey(stamped, index, dpi), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
         assert len(found) == 1, (index, dpi)
         expected = SheetIdentity(sipas.layout.survey, sipas.layout.edition, serial, page)
         assert found[0].text == encode_payload(expected, secret)
@@ -144,12 +144,13 @@ def _frame_error_mm(page: np.ndarray, r: Rect, dpi: int) -> float:
         "top": _first_dark(vertical[int(y0) - win: int(y0) + win]),
         "bottom": _first_dark(vertical[int(y1) + win: int(y1) - win: -1]),
     }
-    if any(v is None for v in found.values()):
+    if None in found.values():
         return float("inf")
+    offsets = {k: v or 0 for k, v in found.items()}
     edges = {"left": int(x0) - win, "right": int(x1) + win, "top": int(y0) - win, "bottom": int(y1) + win}
     measured = {
-        "left": edges["left"] + found["left"], "right": edges["right"] - found["right"] + 1,
-        "top": edges["top"] + found["top"], "bottom": edges["bottom"] - found["bottom"] + 1,
+        "left": edges["left"] + offsets["left"], "right": edges["right"] - offsets["right"] + 1,
+        "top": edges["top"] + offsets["top"], "bottom": edges["bottom"] - offsets["bottom"] + 1,
     }
     expected = {"left": x0, "right": x1, "top": y0, "bottom": y1}
     return max(abs(measured[k] - expected[k]) for k in expected) / px
@@ -162,7 +163,8 @@ def test_every_box_lies_on_its_printed_frame(large_print: bool) -> None:
     dpi, worst = 300, 0.0
     for page in built.layout.pages:
         image = _grey(pdf, page.number - 1, dpi)
-        for r in [*page.boxes, *page.regions]:
+        shapes: list[AnswerBox | HandwritingRegion] = [*page.boxes, *page.regions]
+        for r in shapes:
             error = _frame_error_mm(image, r, dpi)
             worst = max(worst, error)
             assert error <= 0.3, (r.id, error)
