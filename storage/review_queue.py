@@ -115,6 +115,20 @@ def next_item(
     return None
 
 
+def lease_item(session: Session, item_id: int, user: User, *, lease_seconds: int, now: datetime | None = None) -> ReviewItem:
+    """Lease one named item (opened from a link); ConflictError when someone else holds it or it is settled."""
+    moment = now or now_utc()
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFoundError(f"Không có mục duyệt #{item_id} / review item #{item_id} does not exist")
+    if item.excluded_user_id != user.id and _try_lease(session, item.id, item.version, user, moment, lease_seconds):
+        item = session.get(ReviewItem, item_id, populate_existing=True)
+        assert item is not None
+        _lease_siblings(session, item, user, moment, lease_seconds)
+        return item
+    raise ConflictError(_conflict_message(session, item, user))
+
+
 def _sibling_query(item: ReviewItem, answer: Answer):  # type: ignore[no-untyped-def]
     return (
         select(ReviewItem)
@@ -509,3 +523,26 @@ def queue_counts(session: Session, survey_id: int | None = None, *, now: datetim
         leased = leased.where(ReviewItem.survey_id == survey_id)
     counts["leased"] = int(session.scalar(leased) or 0)
     return counts
+
+
+def survey_figures(session: Session, survey_id: int) -> dict[str, int]:
+    """Sheets printed / scanned / complete / awaiting review, unidentified pages, duplicates, open items."""
+    by_status = dict(
+        session.execute(select(Sheet.status, func.count(Sheet.id)).where(Sheet.survey_id == survey_id).group_by(Sheet.status)).all()
+    )
+    printed = sum(by_status.values())
+    duplicates = session.scalar(
+        select(func.count(Page.id)).join(Sheet, Sheet.id == Page.sheet_id).where(Sheet.survey_id == survey_id, Page.status == "duplicate")
+    )
+    unidentified = session.scalar(
+        select(func.count(ReviewItem.id)).where(ReviewItem.kind == "page", ReviewItem.status == "open",
+                                                or_(ReviewItem.survey_id == survey_id, ReviewItem.survey_id.is_(None)))
+    )
+    return {
+        "printed": int(printed),
+        "scanned": int(printed - by_status.get("printed", 0)),
+        "complete": int(by_status.get("complete", 0) + by_status.get("final", 0)),
+        "awaiting_review": int(by_status.get("review", 0)),
+        "unidentified_pages": int(unidentified or 0),
+        "duplicates": int(duplicates or 0),
+    }

@@ -1,0 +1,214 @@
+"""The application factory and the server: ``create_app(...)`` for tests and WSGI, ``serve(...)`` for the CLI.
+
+Extensions, all well kept and none hand-written: Flask-Login (sessions), Flask-WTF (CSRF on every
+form and POST), Flask-Limiter (failed logins throttled per address, in memory), Flask-Babel
+(Vietnamese first, English second), argon2-cffi (password hashes, see ``accounts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, flash, redirect, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from werkzeug.exceptions import HTTPException
+
+from phieu.errors import ConflictError, NotFoundError, PhieuError
+from phieu.settings import Settings
+from review_ui.web import Account, AppState, error_body, wants_json
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import User
+
+log = logging.getLogger(__name__)
+LANGUAGES = ("vi", "en")
+STATUS_OF_ERROR = {NotFoundError: 404, ConflictError: 409}
+
+
+def create_app(
+    database_url: str,
+    files_dir: str | Path,
+    *,
+    settings: Settings,
+    secret_key: str | bytes,
+    qr_secret: bytes | None = None,
+    upload_dir: str | Path | None = None,
+    migrate: bool = True,
+) -> Flask:
+    """A ready WSGI app over the database at ``database_url`` and the file store in ``files_dir``.
+
+    ``qr_secret`` (the workspace secret) is needed only to scan uploads; ``upload_dir`` is where
+    uploaded files wait for the pipeline (default: beside the file store).
+    """
+    app = Flask(__name__)
+    review = settings.review
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=review.https_only_cookies,
+        REMEMBER_COOKIE_SECURE=review.https_only_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=review.session_hours),
+        WTF_CSRF_TIME_LIMIT=review.session_hours * 3600,
+        MAX_CONTENT_LENGTH=review.max_upload_mb * 1024 * 1024,
+        LANGUAGES=LANGUAGES,
+        BABEL_DEFAULT_LOCALE="vi",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        JSON_SORT_KEYS=False,
+    )
+    db = Database.open(database_url)
+    if migrate:
+        db.migrate()
+    files = Path(files_dir)
+    app.extensions["phieu"] = AppState(
+        db=db,
+        store=FileStore(files),
+        settings=settings,
+        qr_secret=qr_secret,
+        upload_dir=Path(upload_dir) if upload_dir else files.parent / "uploads",
+    )
+    CSRFProtect(app)
+    Babel(app, locale_selector=_locale)
+    _init_login(app)
+    _register_blueprints(app)
+    _throttle_login(app, review.login_attempts_per_minute)
+    _register_errors(app)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"csrf_token": generate_csrf, "user": current_user, "lang": _locale()}
+
+    return app
+
+
+def _locale() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    if current_user and current_user.is_authenticated:
+        return str(getattr(current_user, "language", "vi"))
+    return "vi"
+
+
+def _init_login(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = ""
+    manager.session_protection = "basic"
+
+    @manager.user_loader
+    def _load(user_id: str) -> Account | None:
+        ident, _sep, stamp = user_id.partition(":")
+        state: AppState = app.extensions["phieu"]
+        with state.db.session() as s:
+            user = s.get(User, int(ident)) if ident.isdigit() else None
+            if user is None or not user.active or user.password_hash[-16:] != stamp:
+                return None
+            return Account(user)
+
+    @manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        if wants_json():
+            return error_body("login_required", _("Cần đăng nhập.") + " / Login required."), 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _register_blueprints(app: Flask) -> None:
+    import review_ui.views.admin
+    import review_ui.views.auth
+    import review_ui.views.images
+    import review_ui.views.pages
+    import review_ui.views.review
+    import review_ui.views.sheets
+    import review_ui.views.upload
+
+    views = review_ui.views
+    for module in (views.auth, views.review, views.images, views.pages, views.sheets, views.admin, views.upload):
+        app.register_blueprint(module.bp)
+
+
+def _throttle_login(app: Flask, per_minute: int) -> None:
+    """Failed logins (401) count against the address; past the limit the login answers 429."""
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=False)
+    for endpoint in ("auth.login", "auth.login_api"):
+        limit = limiter.limit(
+            f"{per_minute}/minute", methods=["POST"], deduct_when=lambda response: response.status_code == 401,
+            scope="login",
+        )
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])  # type: ignore[assignment]
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(PhieuError)
+    def _phieu_error(exc: PhieuError) -> Any:
+        status = next((code for cls, code in STATUS_OF_ERROR.items() if isinstance(exc, cls)), 400)
+        code = {404: "not_found", 409: "conflict"}.get(status, "bad_request")
+        return _error(status, code, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large", 429: "too_many_attempts"}.get(status, "http_error")
+        if "CSRF" in (exc.description or ""):
+            code = "csrf"
+        messages = {
+            403: _("Vai trò của bạn không được dùng trang này.") + " / Your role may not use this page.",
+            429: _("Đăng nhập sai quá nhiều lần; hãy thử lại sau một phút.") + " / Too many failed logins; wait a minute.",
+            404: _("Không tìm thấy trang.") + " / Page not found.",
+        }
+        return _error(status, code, messages.get(status, exc.description or exc.name))
+
+
+def _error(status: int, code: str, message: str) -> Any:
+    if wants_json():
+        return error_body(code, message), status
+    if status == 409 and request.method == "POST" and request.path.startswith("/review/"):
+        flash(message, "error")
+        return redirect(url_for("review.next_item"))
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def secret_key_for(workspace_secret: bytes) -> str:
+    """The Flask signing key, derived from the workspace secret (sessions survive restarts)."""
+    return hmac.new(workspace_secret, b"phieu review_ui session", hashlib.sha256).hexdigest()
+
+
+def make_server(app: Flask, host: str, port: int) -> Any:
+    """A waitress server bound to (host, port) — port 0 picks a free one; ``.run()`` serves, ``.close()`` stops."""
+    from waitress.server import create_server
+
+    return create_server(app, host=host, port=port, threads=8, ident="phieu")
+
+
+def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_callback: Callable[[str], None] | None = None) -> None:
+    """Serve the review UI of ``workspace`` (a ``phieu.workspace.Workspace``) until interrupted."""
+    app = create_app(
+        workspace.database_url,
+        workspace.files_dir,
+        settings=workspace.settings,
+        secret_key=secret_key_for(workspace.secret()),
+        qr_secret=workspace.secret(),
+        upload_dir=workspace.home / "uploads",
+    )
+    server = make_server(app, host, port)
+    bound_port = server.effective_port
+    url = f"http://{host}:{bound_port}/"
+    log.info("review UI at %s", url)
+    if ready_callback is not None:
+        ready_callback(url)
+    try:
+        server.run()
+    finally:
+        server.close()

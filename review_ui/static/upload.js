@@ -1,0 +1,21 @@
+// Poll an upload job until the pipeline has finished it; show progress and the summary.
+(function () {
+  'use strict';
+  const box = document.getElementById('job');
+  if (!box) return;
+  async function poll() {
+    const response = await fetch(box.dataset.url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!response.ok) return;
+    const job = (await response.json()).job;
+    document.getElementById('job-state').textContent = job.state;
+    const bar = document.getElementById('job-progress');
+    bar.max = job.total || 1;
+    bar.value = job.done;
+    document.getElementById('job-count').textContent = job.done + '/' + job.total;
+    if (job.summary) document.getElementById('job-summary').textContent = JSON.stringify(job.summary, null, 1);
+    if (job.error) document.getElementById('job-summary').textContent = job.error;
+    box.dataset.state = job.state;
+    if (job.state === 'queued' || job.state === 'running') setTimeout(poll, 700);
+  }
+  if (box.dataset.state === 'queued' || box.dataset.state === 'running') setTimeout(poll, 300);
+})();

@@ -1,0 +1,117 @@
+"""Surveys (progress, second-review share) and user accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from phieu.errors import ConflictError, NotFoundError
+from review_ui import accounts
+from review_ui.web import EVERYONE, MANAGERS, form_or_json, me, respond, route, wants_json
+from review_ui.web import session as db_session
+from storage import audit
+from storage import review_queue as rq
+from storage.models import ScanBatch, Survey
+
+bp = Blueprint("admin", __name__)
+
+
+def _survey(s: Any, code: str) -> Survey:
+    survey = s.scalar(select(Survey).where(Survey.code == code))
+    if survey is None:
+        raise NotFoundError(f"Không có khảo sát {code} / no survey {code}")
+    return survey  # type: ignore[no-any-return]
+
+
+@route(bp, "/surveys", allowed=EVERYONE)
+def surveys() -> Any:
+    with db_session() as s:
+        rows = [{"code": sv.code, "title": sv.title, "figures": rq.survey_figures(s, sv.id),
+                 "second_review_share": sv.second_review_share}
+                for sv in s.scalars(select(Survey).order_by(Survey.code))]
+    return respond("surveys.html", {"surveys": rows})
+
+
+@route(bp, "/surveys/<code>", allowed=EVERYONE)
+def progress(code: str) -> Any:
+    with db_session() as s:
+        survey = _survey(s, code)
+        data = {
+            "code": survey.code,
+            "title": survey.title,
+            "figures": rq.survey_figures(s, survey.id),
+            "queue": rq.queue_counts(s, survey.id),
+            "throughput": [t.__dict__ for t in rq.throughput(s, survey.id)],
+            "second_review_share": survey.second_review_share,
+            "batches": [
+                {"id": b.id, "source": b.source, "by": b.created_by, "started": b.started_at.isoformat(timespec="seconds"),
+                 "summary": b.summary}
+                for b in s.scalars(select(ScanBatch).order_by(ScanBatch.id.desc()).limit(10))
+            ],
+            "can_manage": me().role in MANAGERS,
+        }
+    return respond("progress.html", data)
+
+
+@route(bp, "/surveys/<code>/second-review", allowed=MANAGERS, methods=("POST",))
+def second_review(code: str) -> Any:
+    fields = form_or_json()
+    try:
+        share = float(str(fields.get("share", "0")).replace(",", ".").rstrip("%")) / (100 if "%" in str(fields.get("share")) else 1)
+    except ValueError as exc:
+        raise ConflictError("Tỉ lệ phải là số từ 0 đến 1 / share must be a number from 0 to 1") from exc
+    if not 0 <= share <= 1:
+        raise ConflictError("Tỉ lệ phải từ 0 đến 1 / share must be between 0 and 1")
+    with db_session(write=True) as s:
+        survey = _survey(s, code)
+        survey.second_review_share = share
+        audit.record(s, actor=me().username, action="second_review_share", entity="survey", entity_id=survey.id,
+                     detail={"share": share})
+    if wants_json():
+        return {"survey": code, "second_review_share": share}
+    flash(_("Đã lưu tỉ lệ duyệt lần hai.") + f" {share:.0%}", "info")
+    return redirect(url_for("admin.progress", code=code))
+
+
+@route(bp, "/users", allowed=("admin",))
+def users() -> Any:
+    with db_session() as s:
+        rows = [{"username": u.username, "full_name": u.full_name, "role": u.role, "active": u.active, "language": u.language}
+                for u in accounts.list_users(s)]
+    return respond("users.html", {"users": rows, "roles": accounts.ROLES})
+
+
+@route(bp, "/users/add", allowed=("admin",), methods=("POST",))
+def user_add() -> Any:
+    fields = form_or_json()
+    with db_session(write=True) as s:
+        accounts.create_user(s, str(fields.get("username", "")).strip(), str(fields.get("password", "")),
+                             str(fields.get("role", "")), full_name=str(fields.get("full_name", "")), actor=me().username)
+    return _users_done(_("Đã thêm người dùng."))
+
+
+@route(bp, "/users/<username>/update", allowed=("admin",), methods=("POST",))
+def user_update(username: str) -> Any:
+    """One form for the changes an admin makes: role, active, new password (fields left out stay as they are)."""
+    fields = form_or_json()
+    with db_session(write=True) as s:
+        if fields.get("role"):
+            accounts.set_role(s, username, str(fields["role"]), actor=me().username)
+        if "active" in fields:
+            active = str(fields["active"]).lower() in ("1", "true", "on", "yes")
+            if username == me().username and not active:
+                raise ConflictError("Không thể tự khoá tài khoản của mình / you cannot disable yourself")
+            accounts.set_active(s, username, active, actor=me().username)
+        if fields.get("password"):
+            accounts.set_password(s, username, str(fields["password"]), actor=me().username)
+    return _users_done(_("Đã cập nhật người dùng.") + f" {username}")
+
+
+def _users_done(message: str) -> Any:
+    if wants_json():
+        return {"message": message}
+    flash(message, "info")
+    return redirect(url_for("admin.users"))
