@@ -86,12 +86,20 @@ def _best_four(
 ) -> tuple[np.ndarray, float] | None:
     """(image points in CLOCKWISE order, geometric error) of the best quadruple, or None."""
     expected = _distances(layout)
+    expected_sorted = sorted(expected)
+    pts = np.array([[c.x, c.y] for c in candidates])
+    if len(pts) < 4:
+        return None
+    pairwise = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)).tolist()
     best: tuple[float, np.ndarray, float] | None = None
-    for combo in itertools.combinations(candidates, 4):
-        pts = np.array([[c.x, c.y] for c in combo])
-        centre = pts.mean(axis=0)
-        order = np.argsort(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))
-        ordered = [combo[i] for i in order]
+    for combo in itertools.combinations(range(len(candidates)), 4):
+        # Cheap test first: the six distances, sorted, must match the layout's up to scale.
+        if not _plausible(combo, pairwise, expected_sorted, settings.mark_geometry_tolerance):
+            continue
+        quad = pts[list(combo)]
+        centre = quad.mean(axis=0)
+        order = np.argsort(np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0]))
+        ordered = [candidates[combo[i]] for i in order]
         for shift in range(4):
             named = ordered[shift:] + ordered[:shift]  # named[0] is top-left, clockwise
             points = np.array([[c.x, c.y] for c in named])
@@ -108,6 +116,13 @@ def _best_four(
     if best is None:
         return None
     return best[1], best[2]
+
+
+def _plausible(combo: tuple[int, ...], pairwise: list[list[float]], expected_sorted: list[float], tol: float) -> bool:
+    a, b, c, d = combo
+    found = sorted((pairwise[a][b], pairwise[a][c], pairwise[a][d], pairwise[b][c], pairwise[b][d], pairwise[c][d]))
+    scale = sum(found) / sum(expected_sorted)
+    return scale > 0 and all(abs(f / (e * scale) - 1.0) <= tol for f, e in zip(found, expected_sorted, strict=True))
 
 
 def _distances(points: np.ndarray) -> np.ndarray:
@@ -129,8 +144,7 @@ def _geometry_error(
     error = float(np.max(np.abs(measured / (expected_mm * scale) - 1.0)))
     if error > settings.mark_geometry_tolerance:
         return None
-    side_scale = float(np.mean([c.side for c in named])) / mark_mm
-    if abs(side_scale / scale - 1.0) > settings.mark_size_tolerance:
+    if not _sizes_match(named, mark_mm * scale, settings):
         return None
     # Scans are never mirrored: the named order must run clockwise in the image too.
     (ax, ay), (bx, by) = points[1] - points[0], points[3] - points[0]
@@ -180,10 +194,14 @@ def _similarity_error(
     error = abs(sx / sy - 1.0) + abs(float(col_x @ col_y)) / (sx * sy)
     if error > settings.mark_geometry_tolerance:
         return None
-    side_scale = float(np.mean([c.side for c in marks])) / mark_mm
-    if abs(side_scale / ((sx + sy) / 2) - 1.0) > settings.mark_size_tolerance:
+    if not _sizes_match(marks, mark_mm * (sx + sy) / 2, settings):
         return None
     return error
+
+
+def _sizes_match(marks: Sequence[MarkCandidate], side_px: float, settings: ScanSettings) -> bool:
+    """Every chosen mark has the size the distances between the marks imply (a disc: 0.886 of it)."""
+    return all(abs(c.side / side_px - 1.0) <= settings.mark_size_match for c in marks)
 
 
 def _affine_alignment(affine: np.ndarray, layout: np.ndarray, found: int) -> Alignment:
@@ -240,6 +258,6 @@ def warp_to_layout(
         f = float(factor)
         to_source = np.array([[1 / f, 0, 0.5 / f - 0.5], [0, 1 / f, 0.5 / f - 0.5], [0, 0, 1.0]])
     matrix = to_source @ alignment.mm_to_px @ out_to_mm
-    size = (round(width_mm / k), round(height_mm / k))
+    size = (int(np.ceil(width_mm / k - 1e-6)), int(np.ceil(height_mm / k - 1e-6)))  # as pdfium sizes pages
     return cv2.warpPerspective(source, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)

@@ -74,8 +74,8 @@ def find_candidates(image: np.ndarray, *, dpi: float, mark_mm: float, settings: 
         x, y, w, h, area = (int(v) for v in stats[label])
         if not (side * (1 - tol)) ** 2 * 0.7 <= area <= (side * (1 + tol)) ** 2:
             continue
-        if max(w, h) > side * (1 + tol) * 1.45:
-            continue
+        if max(w, h) > side * (1 + tol) * 1.45 or area < 0.45 * w * h or not 0.6 <= w / h <= 1.67:
+            continue  # a square at 45 degrees still fills half of its bounding box
         mask = (labels[y:y + h, x:x + w] == label).astype(np.uint8)
         shape = _shape(mask)
         if shape is None:

@@ -1,0 +1,118 @@
+"""Registration marks and alignment on real formgen sheets, moved the way scanners and phones move them."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from phieu.provingground.degrade import degrade
+from phieu.settings import ScanSettings
+from scanner.align import find_alignment, mm_to_px, px_to_mm, warp_to_layout
+from scanner_helpers import box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
+
+SETTINGS = ScanSettings()
+TOLERANCE_MM = 1.0
+
+
+def _marks(page: int = 1):
+    return layout().page(page).marks
+
+
+@pytest.mark.parametrize(
+    "quarter, angle, scale, shift, perspective",
+    [
+        (0, 0.0, 1.0, (0, 0), 0.0),
+        (0, 10.0, 1.0, (5, -8), 0.0),
+        (0, -10.0, 1.03, (-6, 4), 0.0),
+        (1, 4.0, 0.97, (0, 0), 0.0),
+        (2, -7.0, 1.0, (3, 3), 0.0),
+        (3, 9.5, 1.02, (-4, 0), 0.0),
+        (0, 3.0, 1.0, (0, 0), 0.12),  # keystone, as from a phone held at an angle
+        (2, -2.0, 0.98, (0, 0), -0.1),
+    ],
+)
+def test_alignment_maps_every_box_within_a_millimetre(quarter, angle, scale, shift, perspective):
+    moved = move(clean_page(2), dpi=300, angle=angle, scale=scale, shift_mm=shift, quarter=quarter,
+                 perspective=perspective)
+    alignment = find_alignment(moved.image, marks=_marks(2), dpi=300, settings=SETTINGS)
+    assert alignment is not None
+    assert alignment.marks_found == 4
+    assert alignment.rotation == quarter * 90
+    assert box_error_mm(alignment, moved.truth, layout(), 2, 300) < TOLERANCE_MM
+
+
+@pytest.mark.parametrize("dpi", [200.0, 600.0])
+def test_alignment_at_other_resolutions(dpi):
+    moved = move(clean_page(1, dpi=dpi), dpi=dpi, angle=-6.0, quarter=1)
+    alignment = find_alignment(moved.image, marks=_marks(), dpi=dpi, settings=SETTINGS)
+    assert alignment is not None and alignment.rotation == 90
+    assert box_error_mm(alignment, moved.truth, layout(), 1, dpi) < TOLERANCE_MM
+
+
+def test_alignment_survives_a_wrongly_estimated_dpi():
+    # A phone photo's "dpi" is a guess from the image size; the mark geometry is scale-free.
+    moved = move(clean_page(1), dpi=300, angle=2.0, scale=0.8)
+    alignment = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS)
+    assert alignment is not None
+    assert box_error_mm(alignment, moved.truth, layout(), 1, 300) < TOLERANCE_MM
+
+
+@pytest.mark.parametrize("profile", ["office", "fax", "phone"])
+def test_alignment_on_degraded_pages(profile):
+    rng = np.random.default_rng(7)
+    page = clean_page(3)
+    out = degrade(page, profile, rng)
+    truth = out.transform @ mm_to_clean_px(300)
+    alignment = find_alignment(out.image, marks=_marks(3), dpi=out.dpi, settings=SETTINGS)
+    assert alignment is not None
+    assert box_error_mm(alignment, truth, layout(), 3, out.dpi) < TOLERANCE_MM
+
+
+def test_three_marks_give_an_affine_fit():
+    moved = move(clean_page(1), dpi=300, angle=5.0, quarter=2)
+    lost = [m for m in _marks() if m.name == "top_left"][0]
+    half = lost.size
+    erase_rect_mm(moved.image, moved.truth, (lost.cx - half, lost.cy - half, 2 * half, 2 * half))
+    alignment = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS)
+    assert alignment is not None
+    assert alignment.marks_found == 3
+    assert alignment.rotation == 180
+    assert box_error_mm(alignment, moved.truth, layout(), 1, 300) < TOLERANCE_MM
+
+
+def test_forced_rotation_overrides_the_circle():
+    moved = move(clean_page(1), dpi=300, quarter=0)
+    turned = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS, rotation=180)
+    assert turned is not None and turned.rotation == 180
+
+
+def test_no_marks_on_a_page_without_them():
+    blank = np.full((3508, 2480), 255, np.uint8)
+    cv2.putText(blank, "Khong phai phieu khao sat", (200, 1500), cv2.FONT_HERSHEY_SIMPLEX, 4, 0, 8)
+    assert find_alignment(blank, marks=_marks(), dpi=300, settings=SETTINGS) is None
+
+
+def test_warp_gives_the_upright_page_at_the_canonical_dpi():
+    moved = move(clean_page(2), dpi=300, angle=-8.0, quarter=3, scale=1.02)
+    alignment = find_alignment(moved.image, marks=_marks(2), dpi=300, settings=SETTINGS)
+    assert alignment is not None
+    lay = layout().page(2)
+    canonical = warp_to_layout(moved.image, alignment, width_mm=lay.width, height_mm=lay.height, dpi=150)
+    reference = clean_page(2, dpi=150)
+    assert canonical.shape == reference.shape
+    # The ink of the two pages coincides: correlation of the (slightly blurred) images is high.
+    a = cv2.GaussianBlur(canonical, (0, 0), 1.0).astype(np.float32)
+    b = cv2.GaussianBlur(reference, (0, 0), 1.0).astype(np.float32)
+    assert float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) > 0.9
+    # ... and a page warped with a wrong transform does not (the check can fail).
+    shifted = np.roll(canonical, 6, axis=1).astype(np.float32)
+    assert float(np.corrcoef(cv2.GaussianBlur(shifted, (0, 0), 1.0).ravel(), b.ravel())[0, 1]) < 0.8
+
+
+def test_mm_and_px_round_trip():
+    moved = move(clean_page(1), dpi=300, angle=3.0, perspective=0.05)
+    alignment = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS)
+    assert alignment is not None
+    pts = np.array([[20.0, 30.0], [150.0, 250.0]])
+    assert np.allclose(px_to_mm(alignment, mm_to_px(alignment, pts)), pts, atol=1e-6)
