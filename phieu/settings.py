@@ -22,11 +22,11 @@ class FormSettings(_Section):
     qr_mm: float = Field(18.0, description="Side of the printed QR code (mm), quiet zone included.")
     digits_font_pt: float = Field(11.0, ge=11.0, description="Size of the printed SERIAL-PAGE-MAC digits line (points).")
     large_print_box_mm: float = Field(6.5, ge=5.0, description="Side of an answer box with --large-print (mm).")
-    margin_mm: float = Field(15.0, description="Left and right paper margin of the printed content (mm).")
+    margin_mm: float = Field(12.0, description="Left and right paper margin of the printed content (mm).")
     clear_mm: float = Field(8.0, description="Clear paper kept around registration marks and the QR code (mm).")
     writein_height_mm: float = Field(9.0, description="Height of an 'other, please specify' write-in frame (mm).")
     text_line_mm: float = Field(9.0, description="Height of one line of a free-text box (mm).")
-    grid_scale_mm: float = Field(90.0, description="Width given to a grid's scale columns (mm); rows text gets the rest.")
+    grid_scale_mm: float = Field(72.0, description="Width given to a grid's scale columns (mm); rows text gets the rest.")
 
 
 class ScanSettings(_Section):
@@ -38,6 +38,7 @@ class ScanSettings(_Section):
     mark_size_tolerance: float = Field(0.5, description="Relative tolerance of a mark candidate's size against the expected size.")
     mark_geometry_tolerance: float = Field(0.15, description="Relative tolerance of the distances between the marks (scale, perspective).")
     mark_darkness_min: float = Field(0.55, description="Contrast (0 paper .. 1 black) a mark's interior must reach; printed text blurs lighter.")
+    mark_size_match: float = Field(0.3, description="Relative tolerance of each chosen mark's size against the size implied by the distances between the marks.")
     blank_ink_max: float = Field(0.003, description="Share of dark pixels below which a page is a blank back (duplex) page.")
     blank_darkness: float = Field(0.4, description="Darkness (0 paper .. 1 black) from which a pixel counts as ink in the blank-page test.")
     qr_margin_mm: float = Field(5.0, description="Margin around the layout's QR square cropped for decoding (mm).")
@@ -71,6 +72,10 @@ class ReviewSettings(_Section):
     second_review_share: float = Field(0.0, ge=0.0, le=1.0, description="Share of decisions sent to a second reviewer.")
     session_hours: int = Field(12, description="Web session lifetime (hours).")
     login_attempts_per_minute: int = Field(5, description="Failed logins allowed per minute per address.")
+    https_only_cookies: bool = Field(
+        False, description="Mark session cookies Secure (only sent over HTTPS); turn on when served behind TLS."
+    )
+    max_upload_mb: int = Field(512, description="Largest browser upload of scan files accepted at once (MB).")
 
 
 class Settings(_Section):
