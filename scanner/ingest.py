@@ -45,17 +45,22 @@ _FULL_PAGE_SHARE = 0.9
 def discover(paths: Sequence[Path]) -> list[Path]:
     """Scan files under ``paths`` (files, and folders recursively), sorted; others are logged and skipped.
 
+    Hidden files inside folders are ignored.
+
     Raises InputFileError when a given path does not exist.
     """
     found: set[Path] = set()
     for path in paths:
         if not path.exists():
             raise InputFileError(f"Không tìm thấy {path} (no such file or folder); kiểm tra lại đường dẫn.")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if path.is_dir():  # hidden files (.DS_Store, ._photo.jpg from macOS) are never scans
+            candidates = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        else:
+            candidates = [path]
         for candidate in candidates:
             if candidate.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.add(candidate)
-            elif not candidate.name.startswith("."):
+            else:
                 log.warning("Bỏ qua %s: không phải tệp ảnh quét (PDF, TIFF, PNG, JPEG)", candidate)
     return sorted(found)
 
@@ -192,7 +197,7 @@ def _placed_images(page: pikepdf.Page) -> list[tuple[str, float, float]]:
 
 def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
     """The page's single full-page image as uint8 grey with its dpi, or None if the page is not a scan."""
-    images = page.images
+    images = page.get_images(recursive=False)
     if len(images) != 1:
         return None
     placed = _placed_images(page)
@@ -235,7 +240,7 @@ def _pil_to_grey(im: Image.Image) -> np.ndarray:
 def _pil_dpi(im: Image.Image) -> float:
     dpi = im.info.get("dpi")
     if dpi:
-        value = float(dpi[0])
+        value = round(float(dpi[0]), 1)  # PNG stores pixels per metre: 200 dpi comes back as 199.9996
         if value >= _PLAUSIBLE_DPI:
             return value
     return 0.0

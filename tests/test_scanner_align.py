@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from scanner_helpers import box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
 
 from phieu.provingground.degrade import degrade
 from phieu.settings import ScanSettings
 from scanner.align import find_alignment, mm_to_px, px_to_mm, warp_to_layout
-from scanner_helpers import box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
 
 SETTINGS = ScanSettings()
 TOLERANCE_MM = 1.0
