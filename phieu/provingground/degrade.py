@@ -23,6 +23,7 @@ Profile = Literal["office", "fax", "phone"]
 PROFILES: tuple[Profile, ...] = ("office", "fax", "phone")
 MM_PER_INCH = 25.4
 _TEXTURE_CELL_PX = 24  # low-frequency fields are drawn on a grid this coarse, then interpolated
+_NOISE_TILE_PX = 509  # sensor-noise tile (odd size: its repeats do not line up with 8x8 JPEG blocks)
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _fax(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> 
 
 
 def _phone(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> Degraded:
-    eff_dpi = float(rng.uniform(150, 200))
+    eff_dpi = float(rng.uniform(155, 195))  # nominal; the tilt moves it a little
     h, w = image.shape
     s = eff_dpi / dpi
     angle = np.deg2rad(float(np.clip(rng.normal(0, 4), -10, 10)) + turn)
@@ -122,6 +123,7 @@ def _phone(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -
     dst -= dst.min(axis=0) - margin
     size = (int(dst[:, 0].max() + margin[0]), int(dst[:, 1].max() + margin[1]))
     t = cv2.getPerspectiveTransform(corners.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+    eff_dpi = dpi * float(np.sqrt(cv2.contourArea(dst.astype(np.float32)) / (w * h)))  # after the tilt
     canvas = _texture_field(rng, (size[1], size[0]), mean=float(rng.uniform(40, 150)), amplitude=12.0)
     cv2.warpPerspective(image, t, size, dst=canvas, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
     light = _lighting(rng, canvas.shape)
@@ -159,15 +161,25 @@ def _scan_warp(
 def _paper(
     img: np.ndarray, rng: np.random.Generator, *, gain: float, texture: float, noise: float
 ) -> np.ndarray:
-    """Paper tone (``gain``), fibre texture (grey levels of low-frequency variation), sensor noise."""
-    out: np.ndarray = cv2.convertScaleAbs(img, alpha=gain) if gain != 1.0 else img
-    grain: np.ndarray = np.zeros(img.shape, np.int16)
+    """Paper tone (``gain``), fibre texture (grey levels of low-frequency variation), sensor noise.
+
+    Noise comes from a random tile repeated with a random offset: the eye and the reader see
+    sensor grain, and the page costs a few saturating uint8 operations instead of a full-size draw.
+    """
+    h, w = img.shape[:2]
+    out = cv2.convertScaleAbs(img, alpha=gain) if gain != 1.0 else img.copy()
+    if texture > 0:  # fibres only darken: a smooth non-negative field
+        spots = np.abs(rng.normal(0, texture, (h // _TEXTURE_CELL_PX + 2, w // _TEXTURE_CELL_PX + 2)))
+        field = cv2.resize(np.clip(spots, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+        cv2.subtract(out, field, dst=out)
     if noise > 0:
-        cv2.randn(grain, np.array([0.0]), np.array([noise]))
-    if texture > 0:
-        field = _texture_field(rng, img.shape, mean=128.0, amplitude=texture)
-        grain = cv2.add(grain, field.astype(np.int16) - np.int16(128))
-    return cv2.add(out, grain, dtype=cv2.CV_8U)
+        tile = np.round(rng.normal(0, noise, (_NOISE_TILE_PX, _NOISE_TILE_PX + 3)))
+        reps = (h // tile.shape[0] + 2, w // tile.shape[1] + 2)
+        dy, dx = int(rng.integers(tile.shape[0])), int(rng.integers(tile.shape[1]))
+        for part, op in ((np.clip(tile, 0, 255), cv2.add), (np.clip(-tile, 0, 255), cv2.subtract)):
+            full = np.tile(part.astype(np.uint8), reps)[dy : dy + h, dx : dx + w]
+            op(out, np.ascontiguousarray(full), dst=out)
+    return out
 
 
 def _texture_field(

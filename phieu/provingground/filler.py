@@ -152,12 +152,22 @@ class _Hand:
         return self._tick(r) if self.rng.random() < 0.5 else self._cross(r)
 
     def _overflow(self, r: Rect) -> list[list[Point]]:
-        """A tick or cross 1.3-1.6x the box, off centre: it crosses the frame by 1-2 mm."""
-        k = float(self.rng.uniform(1.3, 1.6))
-        cx, cy = r.centre
-        cx += self._jitter(r.w * 0.1)
-        cy += self._jitter(r.h * 0.1)
-        return self._tick_or_cross(Rect(x=cx - r.w * k / 2, y=cy - r.h * k / 2, w=r.w * k, h=r.h * k))
+        """A big tick whose long stroke, or a cross whose arms, run 1-2 mm past the frame."""
+        j, u = self._jitter, self.rng.uniform
+        reach = float(u(1.0, 2.0))
+        if self.rng.random() < 0.5:
+            start = (r.x + r.w * (0.15 + j(0.05)), r.y + r.h * (0.45 + j(0.08)))
+            low = (r.x + r.w * (0.42 + j(0.05)), r.y + r.h * (0.88 + j(0.04)))
+            return [self._path([start, low, (r.x + r.w + reach * 0.7, r.y - reach * 0.7)])]
+        out = reach * 0.7
+        return [
+            self._path(
+                [(r.x - out + j(0.2), r.y - out + j(0.2)), (r.x + r.w + out + j(0.2), r.y + r.h + out)]
+            ),
+            self._path(
+                [(r.x + r.w + out + j(0.2), r.y - out + j(0.2)), (r.x - out + j(0.2), r.y + r.h + out)]
+            ),
+        ]
 
     def _circle(self, r: Rect) -> list[list[Point]]:
         """An ellipse around the box and its printed code (beside it, on the right), not quite closed."""

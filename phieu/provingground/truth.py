@@ -31,7 +31,7 @@ MAIN_STYLES: tuple[MarkStyle, ...] = ("tick", "cross", "fill", "circle", "pencil
 # circles reach ~1.5 mm beyond the frame and take in the code to its right; overflowing marks reach
 # ~2 mm: drawn only where the neighbouring frames (and the band a reader searches round them) are clear
 CODE_LABEL_MM = 3.5
-NEEDS_FREE_MM: dict[str, tuple[float, float]] = {"circle": (CODE_LABEL_MM + 4.0, 0.0), "overflow": (3.5, 3.0)}
+NEEDS_FREE_MM: dict[str, tuple[float, float]] = {"circle": (CODE_LABEL_MM + 4.0, 0.0), "overflow": (4.0, 3.5)}
 ROOMY_MM = 3.0  # with this much free paper above and below, a circle takes in the whole box
 
 _PHRASES = (
