@@ -123,17 +123,20 @@ def export(ctx: click.Context, survey: str, fmt: str, out: Path) -> None:
 
 
 @click.command("demo")
+@click.option("--home", "demo_home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Demo workspace (default: <workspace>/demo, i.e. ./phieu-data/demo). Replaced if it is one.")
 @click.option("--sheets", type=click.IntRange(min=2), default=50, show_default=True, help="Sheets to print and fill.")
 @click.option("--no-serve", is_flag=True, help="Stop after the scan and export; do not start the review UI.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port of the review UI.")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=None, help="Worker processes (0 = one per core).")
 @click.pass_context
-def demo(ctx: click.Context, sheets: int, no_serve: bool, port: int, jobs: int | None) -> None:
+def demo(ctx: click.Context, demo_home: Path | None, sheets: int, no_serve: bool, port: int, jobs: int | None) -> None:
     """Chạy thử toàn bộ / the whole job on a fresh workspace: print, fill, scan, export, review."""
     from phieu.demo import DEMO_PASSWORD, DEMO_USER, run_demo
 
     started = time.perf_counter()
-    result = run_demo(ctx.obj.home, sheets=sheets, jobs=jobs, say=click.echo)
+    home = demo_home or (Path(ctx.obj.home) / "demo" if ctx.obj.home else None)
+    result = run_demo(home, sheets=sheets, jobs=jobs, say=click.echo)
     print_summary(result.summary)
     click.echo(f"CSV: {result.export_path}")
     click.echo(f"Xong sau / done in {time.perf_counter() - started:.0f} s. Không gian làm việc / workspace: {result.home}")

@@ -1,0 +1,154 @@
+"""`phieu demo`: the whole job on a fresh workspace, with the proving ground as respondents.
+
+Registers the SIPAS example, prints the sheets, fills and degrades them (office scanner, a few
+phone photos, one sheet with a forged code, one sheet photocopied and scanned twice), scans them
+through the real pipeline, writes the CSV export and compares what was stored with the ground
+truth. Serving the review UI afterwards is the CLI's part (only the CLI imports ``review_ui``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from formgen.definition import load_definition
+from formgen.layout import Layout
+from formgen.render import BuiltForm, build_form, stamp_sheets
+from phieu.errors import ConflictError, NotFoundError
+from phieu.pipeline import ScanSummary, scan_paths
+from phieu.pipeline_exec import worker_count
+from phieu.pipeline_score import Score, score_answers
+from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
+from phieu.provingground.truth import SheetTruth
+from phieu.workspace import DEFAULT_HOME, Workspace
+from storage import surveys
+from storage.db import Database
+from storage.export import export_rows, write_csv
+from storage.files import FileStore
+
+log = logging.getLogger(__name__)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-phieu-2024"
+MARKER = ".phieu-demo"  # only a folder holding this file is ever emptied by the demo
+PHONE_SHEETS = 3  # sheets photographed with a phone instead of scanned
+
+
+@dataclass
+class DemoResult:
+    home: Path
+    summary: ScanSummary
+    export_path: Path
+    score: Score
+    print_path: Path
+
+
+def demo_home(home: str | Path | None) -> Path:
+    """``--home`` if given, else ``./phieu-data/demo``."""
+    return Path(home).resolve() if home else (Path(DEFAULT_HOME) / "demo").resolve()
+
+
+def run_demo(
+    home: str | Path | None,
+    *,
+    sheets: int = 50,
+    jobs: int | None = None,
+    seed: int = 2024,
+    say: Callable[[str], object] = print,
+) -> DemoResult:
+    """Run the demo in a fresh workspace (an earlier demo workspace there is replaced)."""
+    root = _fresh(demo_home(home))
+    ws = Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    settings = ws.settings
+    if jobs is not None:
+        settings = settings.model_copy(update={"scan": settings.scan.model_copy(update={"jobs": jobs})})
+    say(f"Không gian làm việc thử / demo workspace: {root}")
+    db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
+
+    built, serials, print_path = _register_and_print(ws, db, store, sheets)
+    say(f"Đã in / printed {len(serials)} phiếu / sheets ({built.layout.page_count} trang mỗi phiếu): {print_path}")
+
+    scans = root / "scans"
+    truths = _returned_sheets(built, serials, ws.secret(), scans, seed, worker_count(settings.scan.jobs))
+    say(f"Đã điền và quét giả lập / filled and degraded: {scans}")
+
+    summary = scan_paths(db, store, [scans], secret=ws.secret(), settings=settings, source="demo", user=DEMO_USER)
+    export_path = root / "export" / f"{built.layout.survey}.csv"
+    export_path.parent.mkdir(exist_ok=True)
+    with db.session() as session:
+        header, rows = export_rows(session, built.layout.survey)
+        score = score_answers(session, built.layout.survey, truths)
+    write_csv(export_path, header, rows)
+    say(
+        f"So với đáp án thật / against the ground truth: {score.correct} đúng / correct, {score.wrong} sai / wrong, "
+        f"{score.review} cần duyệt / to review ({score.review_share:.1%})"
+    )
+    db.dispose()
+    return DemoResult(root, summary, export_path, score, print_path)
+
+
+def _fresh(root: Path) -> Path:
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise ConflictError(
+                f"{root} đã có dữ liệu và không phải thư mục thử / holds data and is not a demo workspace; "
+                "chọn thư mục khác với --home / choose another folder with --home"
+            )
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("phieu demo workspace: `phieu demo` may replace this folder\n", encoding="utf-8")
+    return root
+
+
+def _register_and_print(ws: Workspace, db: Database, store: FileStore, count: int) -> tuple[BuiltForm, list[int], Path]:
+    if not EXAMPLE.exists():
+        raise NotFoundError(f"{EXAMPLE}: thiếu bảng hỏi mẫu / the example questionnaire is missing")
+    built = build_form(load_definition(EXAMPLE))
+    with db.session() as session:
+        surveys.register_edition(session, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"),
+                                 layout=built.layout, blank_pdf=built.blank_pdf, files=store, actor="demo")
+        run = surveys.allocate_serials(session, built.layout.survey, built.layout.edition, count,
+                                       output_name="sheets.pdf", actor="demo")
+    print_path = ws.home / "print" / "sheets.pdf"
+    print_path.parent.mkdir(exist_ok=True)
+    stamp_sheets(built, run.serials, ws.secret(), print_path)
+    return built, list(run.serials), print_path
+
+
+def _returned_sheets(
+    built: BuiltForm, serials: list[int], secret: bytes, out: Path, seed: int, workers: int
+) -> list[SheetTruth]:
+    """Write the scan files the clerk would bring back; returns the truth of every genuine sheet."""
+    office, phone = serials[:-PHONE_SHEETS], serials[-PHONE_SHEETS:]
+    parts = [office[i::workers] for i in range(workers) if office[i::workers]]
+    jobs = [(built, part, secret, "office", "pdf", out, f"office-{i + 1}", seed + i) for i, part in enumerate(parts)]
+    jobs.append((built, phone, secret, "phone", "jpeg", out / "phone", "photo", seed + 100))
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        truths = [t for part in pool.map(_bundle, *zip(*jobs, strict=True)) for t in part]
+    layout = built.layout
+    copied = next(t for t in truths if t.serial == office[0])
+    make_photocopy(stamp(built, [copied.serial], secret), layout, [copied.serial], copied, profile="office",
+                   rng=np.random.default_rng(seed + 200), out_dir=out, name="photocopy")
+    forged_serial = serials[-1] + 1  # looks like the next sheet; its code is signed with another key
+    _forged(built, layout, forged_serial, out, seed)
+    return truths
+
+
+def _bundle(built: BuiltForm, serials: list[int], secret: bytes, profile: str, fmt: str, out: Path, name: str,
+            seed: int) -> list[SheetTruth]:
+    return make_bundle(built, built.layout, serials, profile=profile, rng=np.random.default_rng(seed), out_dir=out,
+                       fmt=fmt, secret=secret, name=name)  # type: ignore[arg-type]
+
+
+def _forged(built: BuiltForm, layout: Layout, serial: int, out: Path, seed: int) -> None:
+    make_bundle(stamp_forged(built, [serial]), layout, [serial], profile="office",
+                rng=np.random.default_rng(seed + 300), out_dir=out, name="forged")
