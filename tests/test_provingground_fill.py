@@ -152,6 +152,16 @@ def test_random_truth_answers_every_question_realistically(sipas: BuiltForm) -> 
             for mark in answer.marks:
                 if mark.style != "write":
                     assert boxes[mark.box_id].question == qid
+            groups = Counter(
+                (boxes[m.box_id].column, m.style == "fill")
+                for m in answer.marks
+                if m.style not in ("dot", "write")
+            )
+            for (
+                column,
+                solid,
+            ), count in groups.items():  # a fill beside another mark would be a cancellation
+                assert not solid or (count == 1 and groups[(column, False)] == 0), answer
     choice_answers = sum(
         1 for t in truths for a in t.answers.values() if a.kind in ("single", "grid", "number")
     )

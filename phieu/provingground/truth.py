@@ -192,7 +192,7 @@ class _Chooser:
     def choice(self, q: QuestionLayout, group: list[AnswerBox]) -> TruthAnswer:
         kind = "multiple" if q.kind == "multiple" else q.kind
         if not group or self.chance("blank"):
-            return TruthAnswer(None, "blank", self._strays(group, set()), kind=kind)
+            return TruthAnswer(None, "blank", self._strays(group), kind=kind)
         order = list(self.rng.permutation(len(group)))
         chosen = [group[order[0]]]
         if q.kind == "multiple":
@@ -223,23 +223,30 @@ class _Chooser:
     def _mark(
         self, chosen: list[AnswerBox], group: list[AnswerBox], kind: str, *, ambiguous_ok: bool
     ) -> TruthAnswer:
+        """Marks for ``chosen``, maybe after cancelling a wrong box, maybe with a second (ambiguous) mark.
+
+        A solid fill is only drawn as the group's one and only mark: beside any other mark it would
+        read, rightly, as the printed correction convention (a cancelled box).
+        """
         others = [b for b in group if b not in chosen]
-        marks: list[MarkSpec] = []
         cancel = bool(others) and self.chance("cancel")
+        ambiguous = ambiguous_ok and len(others) > int(cancel) and self.chance("ambiguous")
+        solid_ok = len(chosen) == 1 and not cancel and not ambiguous
+        marks: list[MarkSpec] = []
         if cancel:
             marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "cancel"))
-        marks += [MarkSpec(b.id, self.style(b, group, solid_ok=not cancel)) for b in chosen]
-        value = ";".join(b.value for b in group if b in chosen)
-        if ambiguous_ok and others and self.chance("ambiguous"):
-            second = others.pop(int(self.rng.integers(len(others))))
-            marks.append(MarkSpec(second.id, self.style(second, group, solid_ok=not cancel)))
-            return TruthAnswer(None, "review", marks + self._strays(others, set()), kind=kind)
-        return TruthAnswer(value, "answer", marks + self._strays(others, set()), kind=kind)
+        if ambiguous:
+            chosen = [*chosen, others.pop(int(self.rng.integers(len(others))))]
+        marks += [MarkSpec(b.id, self.style(b, group, solid_ok=solid_ok)) for b in chosen]
+        marks += self._strays(others)
+        if ambiguous:
+            return TruthAnswer(None, "review", marks, kind=kind)
+        return TruthAnswer(";".join(b.value for b in group if b in chosen), "answer", marks, kind=kind)
 
-    def _strays(self, candidates: list[AnswerBox], used: set[str]) -> list[MarkSpec]:
-        free = [b for b in candidates if b.id not in used]
-        if free and self.chance("stray"):
-            return [MarkSpec(free[int(self.rng.integers(len(free)))].id, "dot")]
+    def _strays(self, candidates: list[AnswerBox]) -> list[MarkSpec]:
+        """Now and then a pen rest near a box the person did not choose."""
+        if candidates and self.chance("stray"):
+            return [MarkSpec(candidates[int(self.rng.integers(len(candidates)))].id, "dot")]
         return []
 
     def handwriting(self, region: HandwritingRegion, kind: str, *, write: bool) -> TruthAnswer:
