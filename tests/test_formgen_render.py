@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+import yaml
 import zxingcpp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from formgen.definition import load_definition
 from formgen.identity import SheetIdentity, encode_payload, human_digits, parse_payload, verify
@@ -50,8 +53,11 @@ def test_every_vietnamese_string_is_printed_exactly(name: str, tmp_path: Path) -
     built = build_form(load_definition(EXAMPLES / name))
     pdf = tmp_path / "blank.pdf"
     pdf.write_bytes(built.blank_pdf)
-    extracted = _normal(subprocess.run(["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], check=True,
-                                       capture_output=True, text=True).stdout)
+    extracted = _normal(
+        subprocess.run(
+            ["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], check=True, capture_output=True, text=True
+        ).stdout
+    )
     missing = [t for t in built.definition.texts() if _normal(t) not in extracted]
     assert not missing
     assert "ạ" in extracted or "ệ" in extracted  # the embedded font carries Vietnamese letters
@@ -65,14 +71,21 @@ def test_pages_fit_and_are_consistent(sipas: BuiltForm) -> None:
     s = FormSettings()
     for page in layout.pages:
         keep_out = [Rect(x=page.qr.x - 3, y=page.qr.y - 3, w=page.qr.w + 6, h=page.qr.h + 6)]
-        keep_out += [Rect(x=m.cx - m.size / 2 - s.clear_mm, y=m.cy - m.size / 2 - s.clear_mm,
-                          w=m.size + 2 * s.clear_mm, h=m.size + 2 * s.clear_mm) for m in page.marks]
+        keep_out += [
+            Rect(
+                x=m.cx - m.size / 2 - s.clear_mm,
+                y=m.cy - m.size / 2 - s.clear_mm,
+                w=m.size + 2 * s.clear_mm,
+                h=m.size + 2 * s.clear_mm,
+            )
+            for m in page.marks
+        ]
         rects: list[AnswerBox | HandwritingRegion] = [*page.boxes, *page.regions]
         for r in rects:
             assert r.x > 0 and r.x + r.w < page.width and r.y > 0 and r.y + r.h < page.digits_text.y, r.id
             assert not any(_overlap(r, k) for k in keep_out), r.id
         for i, a in enumerate(rects):
-            assert not any(_overlap(a, b) for b in rects[i + 1:]), a.id
+            assert not any(_overlap(a, b) for b in rects[i + 1 :]), a.id
         assert all(b.w >= 5.0 and b.h >= 5.0 for b in page.boxes)
     ids = [b.id for b in layout.all_boxes()] + [r.id for r in layout.all_regions()]
     assert len(ids) == len(set(ids))
@@ -83,7 +96,11 @@ def test_pages_fit_and_are_consistent(sipas: BuiltForm) -> None:
             assert area.y <= box.y and box.y + box.h <= area.y + area.h
             if box.item:
                 item = next(i for i in q.items if i.id == box.item)
-                assert item.page == box.page and item.area.y <= box.y and box.y + box.h <= item.area.y + item.area.h
+                assert (
+                    item.page == box.page
+                    and item.area.y <= box.y
+                    and box.y + box.h <= item.area.y + item.area.h
+                )
 
 
 def _overlap(a: Rect, b: Rect) -> bool:
@@ -97,7 +114,9 @@ def test_every_page_qr_decodes_and_verifies(sipas: BuiltForm, stamped: pdfium.Pd
     assert len(stamped) == pages * len(SERIALS)
     for index in range(len(stamped)):
         serial, page = SERIALS[index // pages], index % pages + 1
-        found = zxingcpp.read_barcodes(_grey(stamped, index, dpi), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+        found = zxingcpp.read_barcodes(
+            _grey(stamped, index, dpi), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        )
         assert len(found) == 1, (index, dpi)
         expected = SheetIdentity(sipas.layout.survey, sipas.layout.edition, serial, page)
         assert found[0].text == encode_payload(expected, secret)
@@ -139,18 +158,20 @@ def _frame_error_mm(page: np.ndarray, r: Rect, dpi: int) -> float:
     horizontal = page[rows].min(axis=0)
     vertical = page[:, cols].min(axis=1)
     found = {
-        "left": _first_dark(horizontal[int(x0) - win: int(x0) + win]),
-        "right": _first_dark(horizontal[int(x1) + win: int(x1) - win: -1]),
-        "top": _first_dark(vertical[int(y0) - win: int(y0) + win]),
-        "bottom": _first_dark(vertical[int(y1) + win: int(y1) - win: -1]),
+        "left": _first_dark(horizontal[int(x0) - win : int(x0) + win]),
+        "right": _first_dark(horizontal[int(x1) + win : int(x1) - win : -1]),
+        "top": _first_dark(vertical[int(y0) - win : int(y0) + win]),
+        "bottom": _first_dark(vertical[int(y1) + win : int(y1) - win : -1]),
     }
     if None in found.values():
         return float("inf")
     offsets = {k: v or 0 for k, v in found.items()}
     edges = {"left": int(x0) - win, "right": int(x1) + win, "top": int(y0) - win, "bottom": int(y1) + win}
     measured = {
-        "left": edges["left"] + offsets["left"], "right": edges["right"] - offsets["right"] + 1,
-        "top": edges["top"] + offsets["top"], "bottom": edges["bottom"] - offsets["bottom"] + 1,
+        "left": edges["left"] + offsets["left"],
+        "right": edges["right"] - offsets["right"] + 1,
+        "top": edges["top"] + offsets["top"],
+        "bottom": edges["bottom"] - offsets["bottom"] + 1,
     }
     expected = {"left": x0, "right": x1, "top": y0, "bottom": y1}
     return max(abs(measured[k] - expected[k]) for k in expected) / px
@@ -168,8 +189,10 @@ def test_every_box_lies_on_its_printed_frame(large_print: bool) -> None:
             error = _frame_error_mm(image, r, dpi)
             worst = max(worst, error)
             assert error <= 0.3, (r.id, error)
-            inner = image[int((r.y + 1) * dpi / 25.4): int((r.y + r.h - 1) * dpi / 25.4),
-                          int((r.x + 1) * dpi / 25.4): int((r.x + r.w - 1) * dpi / 25.4)]
+            inner = image[
+                int((r.y + 1) * dpi / 25.4) : int((r.y + r.h - 1) * dpi / 25.4),
+                int((r.x + 1) * dpi / 25.4) : int((r.x + r.w - 1) * dpi / 25.4),
+            ]
             assert inner.min() > 100, r.id  # nothing printed inside a box (guide rules are light grey)
     assert worst < 0.3
 
@@ -187,3 +210,64 @@ def test_large_print_is_larger(sipas: BuiltForm) -> None:
     assert large.layout.page_count > sipas.layout.page_count
     assert min(b.w for b in large.layout.all_boxes()) >= FormSettings().large_print_box_mm
     assert [q.id for q in large.layout.questions] == [q.id for q in sipas.layout.questions]
+
+
+def test_a_grid_continues_with_its_header_repeated(sipas: BuiltForm) -> None:
+    grid = max((q for q in sipas.layout.questions if q.kind == "grid"), key=lambda q: len(q.items))
+    assert len(grid.pages) >= 2
+    pdf = pdfium.PdfDocument(sipas.blank_pdf)
+    for page in grid.pages[1:]:
+        text = _normal(pdf[page - 1].get_textpage().get_text_range())
+        assert f"{grid.id} (tiếp theo)" in text
+        assert all(_normal(o.label).split()[0] in text for o in grid.options)
+    rows_per_page = [sum(1 for i in grid.items if i.page == p) for p in grid.pages]
+    assert all(n >= 1 for n in rows_per_page) and sum(rows_per_page) == len(grid.items)
+
+
+_label = st.text(alphabet="aăâbcdđeêghiklmnoôơpqrstuưvxyàảãáạằẳẵắặầẩẫấậ ", min_size=1, max_size=90).filter(
+    str.strip
+)
+
+
+@st.composite
+def _definitions(draw: st.DrawFn) -> str:
+    questions = []
+    for n in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["single", "multiple", "grid", "number", "text"]))
+        q = {"id": f"Q{n}", "type": kind, "text": draw(_label)}
+        if kind in ("single", "multiple"):
+            count = draw(st.integers(2, 9))
+            q["options"] = [
+                {"code": i, "label": draw(_label), "other": draw(st.booleans()) and i == count}
+                for i in range(1, count + 1)
+            ]
+        elif kind == "grid":
+            q["scale"] = [{"code": i, "label": draw(_label)} for i in range(1, draw(st.integers(2, 7)) + 1)]
+            q["rows"] = [{"id": f"r{i}", "text": draw(_label)} for i in range(draw(st.integers(1, 30)))]
+        elif kind == "number":
+            q["digits"] = draw(st.integers(1, 6))
+        else:
+            q["lines"] = draw(st.integers(1, 15))
+        questions.append(q)
+    return yaml.safe_dump(
+        {
+            "survey": "RANDOM",
+            "edition": "1",
+            "title": draw(_label),
+            "sections": [{"title": draw(_label), "questions": questions}],
+        },
+        allow_unicode=True,
+    )
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_definitions())
+def test_any_valid_definition_composes_without_overflow(text: str) -> None:
+    layout = build_form(load_definition(text)).layout
+    s = FormSettings()
+    for page in layout.pages:
+        shapes: list[AnswerBox | HandwritingRegion] = [*page.boxes, *page.regions]
+        for i, a in enumerate(shapes):
+            assert s.margin_mm - 1e-6 <= a.x and a.x + a.w <= page.width - s.margin_mm + 1e-6, a.id
+            assert page.qr.y + page.qr.h < a.y and a.y + a.h < page.digits_text.y, a.id
+            assert not any(_overlap(a, b) for b in shapes[i + 1 :]), a.id
