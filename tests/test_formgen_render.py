@@ -234,7 +234,7 @@ def _definitions(draw: st.DrawFn) -> str:
     questions = []
     for n in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["single", "multiple", "grid", "number", "text"]))
-        q = {"id": f"Q{n}", "type": kind, "text": draw(_label)}
+        q: dict[str, object] = {"id": f"Q{n}", "type": kind, "text": draw(_label)}
         if kind in ("single", "multiple"):
             count = draw(st.integers(2, 9))
             q["options"] = [
