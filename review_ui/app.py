@@ -141,12 +141,12 @@ def _register_blueprints(app: Flask) -> None:
 def _throttle_login(app: Flask, per_minute: int) -> None:
     """Failed logins (401) count against the address; past the limit the login answers 429."""
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=False)
+    limit = limiter.limit(
+        f"{per_minute}/minute", methods=["POST"], deduct_when=lambda response: response.status_code == 401, scope="login"
+    )
+    guarded = limit(app.view_functions["auth.login"])  # both URLs share one view: decorate it once
     for endpoint in ("auth.login", "auth.login_api"):
-        limit = limiter.limit(
-            f"{per_minute}/minute", methods=["POST"], deduct_when=lambda response: response.status_code == 401,
-            scope="login",
-        )
-        app.view_functions[endpoint] = limit(app.view_functions[endpoint])  # type: ignore[assignment]
+        app.view_functions[endpoint] = guarded  # type: ignore[assignment]
 
 
 def _register_errors(app: Flask) -> None:
