@@ -122,3 +122,55 @@ def test_file_store_reports_missing_and_malformed(tmp_path: Path) -> None:
         store.path("../../etc/passwd")
     with pytest.raises(StorageError, match="missing.pdf"):
         store.put_file(tmp_path / "missing.pdf")
+
+
+def test_migrations_downgrade_and_upgrade_again(database: Database) -> None:
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    with database.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert "sheets" not in inspect(database.engine).get_table_names()
+    database.migrate()
+    assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(database.engine).get_table_names())
+
+
+def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path: Path) -> None:
+    """The scan writer and the web app write at once: read-then-write blocks use immediate=True."""
+    import threading
+
+    db = Database.open(f"sqlite:///{tmp_path / 'busy.sqlite3'}")
+    db.migrate()
+    with db.session() as s:
+        s.add(Survey(code="S", title="đếm", second_review_share=0.0))
+    errors: list[BaseException] = []
+
+    def bump(times: int) -> None:
+        try:
+            for _ in range(times):
+                with db.session(immediate=True) as s:
+                    survey = s.scalars(select(Survey)).one()
+                    survey.second_review_share += 1
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    def log_pages(times: int) -> None:
+        try:
+            for n in range(times):
+                with db.session() as s:
+                    audit.record(s, actor="machine", action="scan.page", entity="page", entity_id=n)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=(40,)) for _ in range(3)]
+    threads.append(threading.Thread(target=log_pages, args=(60,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.session() as s:
+        assert s.scalar(select(Survey.second_review_share)) == 120  # no lost update
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 60
+    db.dispose()
