@@ -268,7 +268,7 @@ def grid_row(g: Geometry, q: Question, row: Row) -> Block:
         y += h + pad * 0.5
     ops, text_h = paragraph(row.text, x=g.left, width=start - g.left - 2, font=REGULAR, size=g.size, top=y)
     block.ops += ops
-    code_w = max(text_width_mm(level.code, BOLD, g.small) for level in q.scale)
+    code_w = max(text_width_mm(level.code, BOLD, g.size) for level in q.scale)
     for i, level in enumerate(q.scale):
         x = start + col * i + (col - g.box - g.gap - code_w) / 2
         box_y = y + max(0.0, (g.lh - g.box) / 2)
@@ -283,8 +283,8 @@ def grid_row(g: Geometry, q: Question, row: Row) -> Block:
             label=level.label,
         )
         block.boxes.append(box)
-        baseline = box_y + g.box / 2 + g.small * 0.36 * PT_MM
-        block.ops += [frame, TextOp(x + g.box + g.gap * 0.7, baseline, level.code, BOLD, g.small)]
+        baseline = box_y + g.box / 2 + g.size * 0.36 * PT_MM
+        block.ops += [frame, TextOp(x + g.box + g.gap * 0.7, baseline, level.code, BOLD, g.size)]
     bottom = y + max(text_h, g.box + max(0.0, (g.lh - g.box) / 2)) + pad
     block.ops.append(RuleOp(g.left, bottom, g.right, bottom, 0.15, grey=0.75))
     block.height = bottom
