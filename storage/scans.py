@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,6 @@ from storage import audit
 from storage.files import FileStore
 from storage.models import (
     Answer,
-    BoxReading,
     Edition,
     Page,
     ReviewItem,
@@ -47,6 +46,7 @@ from storage.models import (
     Survey,
     utcnow,
 )
+from storage.readings import HANDWRITING_KINDS, store_answers, store_boxes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ MEDIA_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
 }
-HANDWRITING_KINDS = {"writein", "text"}
 
 
 @dataclass
@@ -296,8 +295,8 @@ def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome,
     if counted is None:
         _drop_other_claims(session, page)
         session.add(SheetPage(sheet_id=target.sheet.id, page_number=target.page_number, page_id=page.id))
-    _store_boxes(session, page, outcome.reading)
-    stored, queued = _store_answers(session, store, page, target, outcome.reading.answers)
+    store_boxes(session, page, outcome.reading)
+    stored, queued = store_answers(session, store, page, target.sheet, target.survey.id, outcome.reading.answers)
     session.flush()
     refresh_sheet_status(session, target.sheet)
     _audit_page(session, page, place, serial=target.sheet.serial, answers=stored, review=queued)
@@ -370,62 +369,6 @@ def _answers_differ(session: Session, sheet_id: int, answers: list[AnswerReading
         if key in stored and stored[key] != reading.value:
             return True
     return False
-
-
-BOX_COLUMNS = ("page_id", "box_id", "inner_ink", "ring_ink", "darkness", "state")
-
-
-def _store_boxes(session: Session, page: Page, reading: PageReading) -> None:
-    """Raw measures of every box (~400 a page): the bulkiest write, so done the fastest way each server offers."""
-    rows = [(page.id, b.box_id, float(b.inner_ink), float(b.ring_ink), float(b.darkness), b.state) for b in reading.boxes]
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":  # COPY: one round trip, no SQL to parse per row
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY box_readings ({', '.join(BOX_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.close()
-    else:  # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs
-        table = BoxReading.metadata.tables[BoxReading.__tablename__]
-        connection.execute(insert(table).returning(table.c.id), [dict(zip(BOX_COLUMNS, r, strict=True)) for r in rows])
-
-
-def _store_answers(session: Session, store: FileStore, page: Page, target: _Target,
-                   readings: list[AnswerReading]) -> tuple[int, int]:
-    """Insert the page's answers (never replacing one already stored) and queue the doubtful ones."""
-    existing: set[tuple[str, str]] = {
-        (q, i) for q, i in session.execute(select(Answer.question, Answer.item).where(Answer.sheet_id == target.sheet.id))
-    }
-    new: list[AnswerReading] = []
-    for r in readings:
-        if (r.question, r.item) in existing:
-            log.warning("sheet %s: answer %s/%s already stored, machine value kept", target.sheet.serial, r.question, r.item)
-            continue
-        existing.add((r.question, r.item))
-        new.append(r)
-    if not new:
-        return 0, 0
-    rows = [
-        {"sheet_id": target.sheet.id, "page_id": page.id, "question": r.question, "item": r.item, "kind": r.kind,
-         "machine_value": r.value, "machine_state": r.state, "machine_reason": r.reason,
-         "confidence": float(r.confidence), "ocr_draft": r.ocr_draft,
-         "crop_sha256": store.put_bytes(r.crop_png, ".png", durable=False) if r.crop_png else None,
-         "status": "review" if r.needs_review else "accepted", "final_value": None if r.needs_review else r.value}
-        for r in new
-    ]
-    # one multi-row INSERT (a page holds ~100 answers): ORM objects would cost more than the rest of the page
-    table = Answer.metadata.tables[Answer.__tablename__]
-    ids = session.connection().execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    items = [
-        {"kind": "writein" if r.kind in HANDWRITING_KINDS else "answer", "survey_id": target.survey.id,
-         "answer_id": answer_id, "page_id": page.id, "reason": r.reason or r.state}
-        for answer_id, r in zip(ids, new, strict=True) if r.needs_review
-    ]
-    if items:
-        session.connection().execute(insert(ReviewItem.metadata.tables[ReviewItem.__tablename__]), items)
-    return len(new), len(items)
 
 
 def _audit_page(session: Session, page: Page, place: str, **detail: Any) -> None:
