@@ -306,23 +306,31 @@ def opening(g: Geometry, title: str, introduction: str, instructions: str) -> Bl
             )
             block.ops += more
             block.height += h + g.gap
+    examples, width = _marking_examples(g, block.height + g.gap)
     help_ops, h = paragraph(
-        MARKING_HELP, x=g.left, width=g.inner - 60, font=REGULAR, size=g.size, top=block.height + g.gap
+        MARKING_HELP, x=g.left, width=g.inner - width - 5, font=REGULAR, size=g.size, top=block.height + g.gap
     )
-    block.ops += help_ops
-    block.ops += _marking_examples(g, g.right - 56, block.height + g.gap)
+    block.ops += help_ops + examples
     block.height += max(h, g.box + 2) + 2 * g.gap
     return block
 
 
-def _marking_examples(g: Geometry, x: float, y: float) -> list[Op]:
-    """A box with an X ("chọn") and a filled box ("hủy"), drawn as they should look."""
+def _marking_examples(g: Geometry, y: float) -> tuple[list[Op], float]:
+    """A box with an X ("chọn") and a filled box ("hủy"), drawn as they should look, right-aligned.
+
+    Returns the ops and the width they take (mm).
+    """
     b, base = g.box, y + g.box / 2 + g.size * 0.36 * PT_MM
-    return [
+    chosen, cancelled = "= chọn", "= hủy"
+    second = b + 1.5 + text_width_mm(chosen, REGULAR, g.size) + 5
+    width = second + b + 1.5 + text_width_mm(cancelled, REGULAR, g.size)
+    x = g.right - width
+    ops: list[Op] = [
         FrameOp(x, y, b, b, BOX_LINE_MM),
         RuleOp(x + 1, y + 1, x + b - 1, y + b - 1, 0.5),
         RuleOp(x + 1, y + b - 1, x + b - 1, y + 1, 0.5),
-        TextOp(x + b + 1.5, base, "= chọn", REGULAR, g.size),
-        FillOp(x + 28, y, b, b),
-        TextOp(x + 28 + b + 1.5, base, "= hủy", REGULAR, g.size),
+        TextOp(x + b + 1.5, base, chosen, REGULAR, g.size),
+        FillOp(x + second, y, b, b),
+        TextOp(x + second + b + 1.5, base, cancelled, REGULAR, g.size),
     ]
+    return ops, width
