@@ -36,8 +36,8 @@ class Pen:
 
 
 def sheet_pen(rng: np.random.Generator) -> Pen:
-    """One person's ballpoint or felt pen: black to light blue in grey, 0.35-0.7 mm."""
-    return Pen(width_mm=float(rng.uniform(0.35, 0.7)), ink=float(rng.uniform(15, 85)), grain=0.0)
+    """One person's ballpoint or felt pen: black to light blue in grey, lines 0.3-0.6 mm wide."""
+    return Pen(width_mm=float(rng.uniform(0.3, 0.6)), ink=float(rng.uniform(15, 85)), grain=0.0)
 
 
 def pencil(rng: np.random.Generator) -> Pen:
