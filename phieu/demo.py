@@ -127,7 +127,8 @@ def _returned_sheets(
     built: BuiltForm, serials: list[int], secret: bytes, out: Path, seed: int, workers: int
 ) -> list[SheetTruth]:
     """Write the scan files the clerk would bring back; returns the truth of every genuine sheet."""
-    office, phone = serials[:-PHONE_SHEETS], serials[-PHONE_SHEETS:]
+    photos = min(PHONE_SHEETS, max(1, len(serials) // 4))
+    office, phone = serials[:-photos], serials[-photos:]
     parts = [office[i::workers] for i in range(workers) if office[i::workers]]
     jobs = [(built, part, secret, "office", "pdf", out, f"office-{i + 1}", seed + i) for i, part in enumerate(parts)]
     jobs.append((built, phone, secret, "phone", "jpeg", out / "phone", "photo", seed + 100))
