@@ -213,6 +213,8 @@ def _check(d: Definition, lines: dict[Path_, int]) -> list[tuple[int, str]]:
         problems.append(
             (lines.get(("edition",), 1), f"edition {d.edition!r} must be 1-8 of A-Z, 0-9 and '-'")
         )
+    if not d.title.strip():
+        problems.append((lines.get(("title",), 1), "the title is empty"))
     if not d.sections:
         problems.append((lines.get(("sections",), 1), "there are no sections"))
     seen: dict[str, int] = {}
@@ -241,6 +243,8 @@ def _check_question(q: Question, base: Path_, lines: dict[Path_, int]) -> list[t
                 f"question id '{q.id}' must start with a letter and use only A-Z, a-z, 0-9, '.', '_', '-'",
             )
         )
+    if not q.text.strip():
+        out.append((at("text"), f"question {q.id} has no text"))
     allowed = {
         "single": {"options", "columns"},
         "multiple": {"options", "columns"},
@@ -281,6 +285,8 @@ def _check_question(q: Question, base: Path_, lines: dict[Path_, int]) -> list[t
             if row.id in rows:
                 out.append((at("rows", i, "id"), f"duplicate row id '{row.id}' in grid {q.id}"))
             rows.add(row.id)
+            if not row.text.strip():
+                out.append((at("rows", i), f"row {row.id} of grid {q.id} has no text"))
     elif q.type == "number":
         if q.digits is None or not 1 <= q.digits <= MAX_DIGITS:
             out.append((at("digits"), f"number question {q.id} needs digits: 1 to {MAX_DIGITS}"))

@@ -131,3 +131,15 @@ def test_file_path_is_named_in_messages(tmp_path: Path) -> None:
     path.write_text(HEAD + "      - {id: Q1, type: essay, text: a}\n", encoding="utf-8")
     with pytest.raises(DefinitionError, match=rf"^{path}:7: unknown question type 'essay'"):
         load_definition(path)
+
+
+def test_empty_texts_are_refused() -> None:
+    message = _fails("""\
+        - id: G1
+          type: grid
+          text: " "
+          scale: [{code: 1, label: Có}, {code: 2, label: Không}]
+          rows: [{id: r1, text: ""}]
+        """)
+    assert "thu.yaml:9: question G1 has no text" in message
+    assert "thu.yaml:11: row r1 of grid G1 has no text" in message
