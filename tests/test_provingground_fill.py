@@ -14,6 +14,7 @@ from formgen.render import BuiltForm, build_form
 from phieu.provingground import MarkSpec, SheetTruth, TruthAnswer, fill_page, random_truth, render_pdf_page
 from phieu.provingground.bundle import stamp
 from phieu.provingground.sample import SAMPLE_YAML
+from phieu.provingground.truth import truths_from_json, truths_to_json
 
 REPO = Path(__file__).resolve().parent.parent
 DPI = 300.0
@@ -189,3 +190,10 @@ def test_clean_mix_has_no_ambiguity_and_pencil_mix_is_mostly_pencil(sipas: Built
     assert pencil["pencil"] > 0.6 * sum(v for k, v in pencil.items() if k != "write")
     with pytest.raises(ValueError, match="unknown mark mix"):
         random_truth(sipas.layout, rng, serial=1, mix="crayon")
+
+
+def test_truth_survives_json(sipas: BuiltForm) -> None:
+    truths = [random_truth(sipas.layout, np.random.default_rng(s), serial=s, mix="mixed") for s in range(3)]
+    text = truths_to_json(truths)
+    assert "\\u" not in text  # Vietnamese stays readable, not escaped
+    assert truths_from_json(text) == truths

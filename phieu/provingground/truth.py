@@ -17,6 +17,7 @@ cancellation (the printed correction convention).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,6 +103,46 @@ MIX_PRESETS: dict[str, MarkMix] = {
         styles={"pencil": 0.8, "tick": 0.1, "cross": 0.1}, ambiguous_share=0.005, cancel_share=0.01
     ),
 }
+
+
+def truths_to_json(truths: list[SheetTruth]) -> str:
+    """The ground truth of a bundle as JSON (one object per sheet), to keep beside its scan files."""
+    sheets = [
+        {
+            "serial": t.serial,
+            "fill_seed": t.fill_seed,
+            "answers": [
+                {
+                    "question": q,
+                    "item": item,
+                    "value": a.value,
+                    "expect": a.expect,
+                    "kind": a.kind,
+                    "marks": [[m.box_id, m.style] for m in a.marks],
+                }
+                for (q, item), a in t.answers.items()
+            ],
+        }
+        for t in truths
+    ]
+    return json.dumps(sheets, ensure_ascii=False, indent=1)
+
+
+def truths_from_json(text: str | bytes) -> list[SheetTruth]:
+    sheets = json.loads(text)
+    return [
+        SheetTruth(
+            serial=s["serial"],
+            fill_seed=s["fill_seed"],
+            answers={
+                (a["question"], a["item"]): TruthAnswer(
+                    a["value"], a["expect"], [MarkSpec(b, style) for b, style in a["marks"]], kind=a["kind"]
+                )
+                for a in s["answers"]
+            },
+        )
+        for s in sheets
+    ]
 
 
 def mark_mix(mix: MarkMix | str) -> MarkMix:
