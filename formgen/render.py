@@ -22,7 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 from formgen.blocks import FillOp, FrameOp, Op, RuleOp, TextOp
 from formgen.compose import FormPlan, StampPlace, compose
 from formgen.definition import Definition
-from formgen.fonts import MONO, register_fonts
+from formgen.fonts import MONO, REGULAR, register_fonts
 from formgen.identity import SheetIdentity, encode_payload, human_digits
 from formgen.layout import Layout
 from phieu.settings import FormSettings
@@ -80,7 +80,7 @@ def stamp_sheets(built: BuiltForm, serials: Sequence[int], secret: bytes, out: P
 
 
 def _canvas(target: str | BinaryIO, d: Definition) -> Canvas:
-    canvas = Canvas(target, pagesize=A4, pageCompression=1, invariant=1)
+    canvas = Canvas(target, pagesize=A4, pageCompression=1, invariant=1, initialFontName=REGULAR)
     canvas.setTitle(d.title)
     canvas.setSubject(f"{d.survey} {d.edition}")
     canvas.setCreator("phieu")

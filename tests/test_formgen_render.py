@@ -271,3 +271,12 @@ def test_any_valid_definition_composes_without_overflow(text: str) -> None:
             assert s.margin_mm - 1e-6 <= a.x and a.x + a.w <= page.width - s.margin_mm + 1e-6, a.id
             assert page.qr.y + page.qr.h < a.y and a.y + a.h < page.digits_text.y, a.id
             assert not any(_overlap(a, b) for b in shapes[i + 1 :]), a.id
+
+
+def test_every_font_is_embedded(sipas: BuiltForm, tmp_path: Path) -> None:
+    pdf = tmp_path / "stamped.pdf"
+    stamp_sheets(sipas, [1], bytes(32), pdf)
+    listing = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout
+    fonts = [line.split() for line in listing.splitlines()[2:]]
+    assert {f[0].split("+")[-1] for f in fonts} == {"DejaVuSans", "DejaVuSans-Bold", "DejaVuSansMono"}
+    assert all(f[-5] == "yes" for f in fonts)  # the "emb" column
