@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from formgen.definition import load_definition
 from formgen.identity import SheetIdentity, encode_payload, human_digits, parse_payload, verify
 from formgen.layout import AnswerBox, HandwritingRegion, Rect
+from formgen.questions import MARKING_HELP
 from formgen.render import BuiltForm, build_form, stamp_sheets
 from phieu.settings import FormSettings
 
@@ -62,6 +63,7 @@ def test_every_vietnamese_string_is_printed_exactly(name: str, tmp_path: Path) -
     assert not missing
     assert "ạ" in extracted or "ệ" in extracted  # the embedded font carries Vietnamese letters
     assert f"Trang 1/{built.layout.page_count}" in extracted
+    assert _normal(MARKING_HELP) in extracted  # how to mark and how to correct
 
 
 def test_pages_fit_and_are_consistent(sipas: BuiltForm) -> None:
