@@ -68,6 +68,13 @@ class Database:
         return db
 
     @property
+    def display_url(self) -> str:
+        """The SQLite file, or the URL with any password masked: for messages."""
+        if self.engine.url.get_backend_name() == "sqlite":
+            return self.engine.url.database or ":memory:"
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
@@ -86,7 +93,7 @@ class Database:
             session.commit()
         except OperationalError as exc:
             session.rollback()
-            raise StorageError(f"Lỗi cơ sở dữ liệu / database error: {exc.orig}") from exc
+            raise StorageError(f"Lỗi cơ sở dữ liệu / database error: {_one_line(exc.orig)}") from exc
         except BaseException:
             session.rollback()
             raise
@@ -97,8 +104,14 @@ class Database:
         """Run the Alembic migrations shipped in ``storage/migrations`` up to ``revision``."""
         from alembic import command
 
-        with self.engine.begin() as connection:
-            command.upgrade(alembic_config(connection), revision)
+        try:
+            with self.engine.begin() as connection:
+                command.upgrade(alembic_config(connection), revision)
+        except OperationalError as exc:
+            raise StorageError(
+                f"Không mở được cơ sở dữ liệu {self.display_url} / cannot open the database: {_one_line(exc.orig)}. "
+                "Kiểm tra PHIEU_DATABASE_URL và máy chủ / check PHIEU_DATABASE_URL and that the server runs."
+            ) from exc
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -108,6 +121,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _one_line(error: BaseException | None) -> str:
+    return " ".join(str(error).split())
 
 
 def alembic_config(connection: Any = None) -> Any:

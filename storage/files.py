@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable
@@ -82,12 +81,20 @@ class FileStore:
             sha = sha256_file(path)
         except OSError as exc:
             raise StorageError(f"{path}: không đọc được tệp / cannot read file: {exc}") from exc
-        if not self.exists(sha):
+        if self.exists(sha):
+            return sha
+
+        def copy_checked(dst: BinaryIO) -> None:
+            digest = hashlib.sha256()
             with open(path, "rb") as src:
-                self._install(sha, path.suffix.lower() if suffix is None else suffix,
-                              lambda fh: shutil.copyfileobj(src, fh, CHUNK_BYTES))
-            if sha256_file(self.path(sha)) != sha:  # the source changed while we copied it
-                raise StorageError(f"{path}: tệp thay đổi trong khi sao chép / file changed while being copied")
+                while chunk := src.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            if digest.hexdigest() != sha:  # checked before the copy gets its name
+                raise StorageError(f"{path}: tệp thay đổi trong khi sao chép, hãy quét lại khi tệp đã ghi xong "
+                                   f"/ file changed while being copied; scan it again once complete")
+
+        self._install(sha, path.suffix.lower() if suffix is None else suffix, copy_checked)
         return sha
 
     def _install(self, sha: str, suffix: str, write: Callable[[BinaryIO], object], *, durable: bool = True) -> None:
@@ -113,4 +120,7 @@ class FileStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"Không ghi được vào kho tệp {folder} / cannot write to the file store: {exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         log.debug("stored %s%s", sha, suffix)

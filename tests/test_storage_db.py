@@ -174,3 +174,21 @@ def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path: Path) -
         assert s.scalar(select(Survey.second_review_share)) == 120  # no lost update
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == 60
     db.dispose()
+
+
+def test_an_unreachable_database_is_reported_with_its_address(tmp_path: Path) -> None:
+    missing_dir = tmp_path / "không có" / "phieu.sqlite3"
+    with pytest.raises(StorageError, match="không có"):
+        Database.open(f"sqlite:///{missing_dir}").migrate()
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1:1/x.*PHIEU_DATABASE_URL") as info:
+        Database.open("postgresql://lan:bí-mật@127.0.0.1:1/x").migrate()
+    assert "bí-mật" not in str(info.value)
+
+
+def test_file_store_leaves_no_partial_file_when_copying_fails(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files")
+    folder = tmp_path / "a-folder.pdf"
+    folder.mkdir()
+    with pytest.raises(StorageError, match="a-folder.pdf"):
+        store.put_file(folder)
+    assert [p for p in (tmp_path / "files").rglob("*") if p.is_file()] == []
