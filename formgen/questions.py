@@ -14,6 +14,7 @@ from formgen.fonts import BOLD, REGULAR, text_width_mm
 from formgen.layout import AnswerBox, HandwritingRegion
 from phieu.settings import FormSettings
 
+A4_MM = (210.0, 297.0)
 BOX_LINE_MM = 0.3  # answer box frame: dark and thick enough to find at 200 dpi
 REGION_LINE_MM = 0.25
 PLACE_NAMES = ("Đơn vị", "Chục", "Trăm", "Nghìn", "Chục nghìn", "Trăm nghìn")
@@ -34,8 +35,8 @@ class Geometry:
     right: float
     top: float
     bottom: float
-    width: float = 210.0
-    height: float = 297.0
+    width: float = A4_MM[0]
+    height: float = A4_MM[1]
 
     @property
     def small(self) -> float:
@@ -62,9 +63,9 @@ def geometry(settings: FormSettings, *, large_print: bool = False) -> Geometry:
         size=settings.large_print_font_pt if large_print else settings.body_font_pt,
         box=settings.large_print_box_mm if large_print else settings.box_mm,
         left=settings.margin_mm,
-        right=210.0 - settings.margin_mm,
-        top=qr_bottom + settings.clear_mm / 2,
-        bottom=297.0 - corner,
+        right=A4_MM[0] - settings.margin_mm,
+        top=qr_bottom + settings.clear_mm / 2,  # the QR's quiet zone is already inside qr_mm
+        bottom=A4_MM[1] - corner,
     )
 
 
@@ -82,20 +83,17 @@ def _box(g: Geometry, x: float, y: float, **fields: object) -> tuple[AnswerBox, 
     return box, FrameOp(x, y, g.box, g.box, BOX_LINE_MM)
 
 
-def _labelled_box(
-    g: Geometry, x: float, label_width: float, opt: Option, qid: str, item: str | None = None
-) -> Block:
-    """Box, code beside it, then the label wrapped in ``label_width``; the code shares the label's baseline."""
+def _labelled_box(g: Geometry, x: float, label_width: float, opt: Option, qid: str) -> Block:
+    """Box, code beside it, then the label wrapped in ``label_width``; code and label share a baseline
+    that is centred on the box."""
     code_w = text_width_mm(opt.code, BOLD, g.size)
     text_x = x + g.box + g.gap + code_w + g.gap * 1.5
-    ops, text_h = paragraph(opt.label, x=text_x, width=label_width, font=REGULAR, size=g.size)
+    text_top = max(0.0, (g.box - g.lh) / 2)
+    ops, text_h = paragraph(opt.label, x=text_x, width=label_width, font=REGULAR, size=g.size, top=text_top)
     box_y = max(0.0, (g.lh - g.box) / 2)
-    ident = f"{qid}:{item}:{opt.code}" if item else f"{qid}:{opt.code}"
-    box, frame = _box(g, x, box_y, id=ident, question=qid, item=item, value=opt.code, label=opt.label)
-    code = TextOp(
-        x + g.box + g.gap, g.size * 0.95 * PT_MM + max(0.0, (g.box - g.lh) / 2), opt.code, BOLD, g.size
-    )
-    return Block(height=max(text_h, box_y + g.box), ops=[*ops, frame, code], boxes=[box])
+    box, frame = _box(g, x, box_y, id=f"{qid}:{opt.code}", question=qid, value=opt.code, label=opt.label)
+    code = TextOp(x + g.box + g.gap, text_top + g.size * 0.95 * PT_MM, opt.code, BOLD, g.size)
+    return Block(height=max(text_top + text_h, box_y + g.box), ops=[*ops, frame, code], boxes=[box])
 
 
 def option_width(g: Geometry, opt: Option) -> float:
@@ -143,25 +141,13 @@ def _other_option(g: Geometry, q: Question, opt: Option) -> Block:
     start = g.left + _label_offset(g, opt) + label_w + 3
     h, ident = g.settings.writein_height_mm, f"{q.id}:w{opt.code}"
     block = Block(height=0.0)
-    if g.right - start >= 60:
+    if g.right - start >= 60:  # room for a useful line beside the label
         block.extend(labelled, max(0.0, (h - labelled.height) / 2))
-        block.extend(_region(q.id, ident, start, 0.0, g.right - start, h, kind="writein", value=opt.code), 0)
+        top = 0.0
     else:
         block.extend(labelled, 0)
-        start = g.left + g.box + g.gap
-        block.extend(
-            _region(
-                q.id,
-                ident,
-                start,
-                labelled.height + g.gap,
-                g.right - start,
-                h,
-                kind="writein",
-                value=opt.code,
-            ),
-            0,
-        )
+        start, top = g.left + g.box + g.gap, labelled.height + g.gap
+    block.extend(_region(q.id, ident, start, top, g.right - start, h, kind="writein", value=opt.code), 0)
     return block
 
 
@@ -182,10 +168,10 @@ def _region(
 def digit_columns(g: Geometry, q: Question) -> Block:
     """A frame to write the number in, then one row of boxes 0-9 per digit position (column 0 = leftmost)."""
     digits = q.digits or 1
-    label = "Viết số:"
+    label, h = "Viết số:", g.settings.writein_height_mm
     label_w = text_width_mm(label, REGULAR, g.size) + 3
-    block = Block(height=0.0, ops=[TextOp(g.left, g.size * 0.95 * PT_MM + 1.5, label, REGULAR, g.size)])
-    block.extend(_region(q.id, f"{q.id}:write", g.left + label_w, 0.0, 9.0 * digits, 9.0, kind="writein"), 0)
+    block = Block(height=0.0, ops=[TextOp(g.left, h / 2 + g.size * 0.36 * PT_MM, label, REGULAR, g.size)])
+    block.extend(_region(q.id, f"{q.id}:write", g.left + label_w, 0.0, h * digits, h, kind="writein"), 0)
     y = block.height + g.gap * 2
     names = [PLACE_NAMES[digits - 1 - c] for c in range(digits)]
     name_w = max(text_width_mm(n, REGULAR, g.size) for n in names) + 4
