@@ -80,7 +80,13 @@ class _Flow:
 def compose(definition: Definition, *, settings: FormSettings, large_print: bool = False) -> FormPlan:
     g = geometry(settings, large_print=large_print)
     flow = _Flow(g, y=g.top)
-    flow.put(qb.opening(g, definition.title, definition.introduction, definition.instructions))
+    opening = qb.opening(g, definition.title, definition.introduction, definition.instructions)
+    if opening.height > g.bottom - g.top - g.lh * 4:
+        raise DefinitionError(
+            f"{definition.source_name}:1: the title, introduction and instructions fill page 1 "
+            f"({opening.height:.0f} mm): shorten them"
+        )
+    flow.put(opening)
     placed: dict[str, list[_Placed]] = {}
     for section in definition.sections:
         title = _section_title(g, section)

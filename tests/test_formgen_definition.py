@@ -143,3 +143,9 @@ def test_empty_texts_are_refused() -> None:
         """)
     assert "thu.yaml:9: question G1 has no text" in message
     assert "thu.yaml:11: row r1 of grid G1 has no text" in message
+
+
+def test_introduction_longer_than_a_page() -> None:
+    text = HEAD.replace("title: Phiếu thử", "title: Phiếu thử\nintroduction: " + "Lời giới thiệu rất dài. " * 300)
+    with pytest.raises(DefinitionError, match=r"^thu.yaml:1: the title, introduction and instructions fill page 1"):
+        build_form(load_definition(text + "      - {id: T, type: text, text: a, lines: 1}\n", source_name="thu.yaml"))
