@@ -11,7 +11,15 @@ import pytest
 from formgen.definition import load_definition
 from formgen.layout import AnswerBox, Layout, Rect
 from formgen.render import BuiltForm, build_form
-from phieu.provingground import MarkSpec, SheetTruth, TruthAnswer, fill_page, random_truth, render_pdf_page
+from phieu.provingground import (
+    MarkMix,
+    MarkSpec,
+    SheetTruth,
+    TruthAnswer,
+    fill_page,
+    random_truth,
+    render_pdf_page,
+)
 from phieu.provingground.bundle import stamp
 from phieu.provingground.sample import SAMPLE_YAML
 from phieu.provingground.truth import truths_from_json, truths_to_json
@@ -197,3 +205,17 @@ def test_truth_survives_json(sipas: BuiltForm) -> None:
     text = truths_to_json(truths)
     assert "\\u" not in text  # Vietnamese stays readable, not escaped
     assert truths_from_json(text) == truths
+
+
+def test_numbers_can_also_be_written_in_their_frame(sample: BuiltForm, sample_page: np.ndarray) -> None:
+    mix = MarkMix(styles={"cross": 1.0}, blank_share=0.0, number_write_share=1.0)
+    truth = random_truth(sample.layout, np.random.default_rng(4), serial=7, mix=mix)
+    number, written = truth.answers[("A2", "")], truth.answers[("A2", "A2:write")]
+    assert number.expect == "answer" and 18 <= int(number.value or "0") <= 99
+    assert (written.value, written.expect, written.kind) == (number.value, "review", "writein")
+    page = sample.layout.page(1)
+    ink = new_ink(sample_page, fill_page(sample_page, page, truth, dpi=DPI, rng=np.random.default_rng(1)))
+    frame = next(r for r in page.regions if r.id == "A2:write")
+    assert ink_in(ink, frame) > 5 * PX
+    default = random_truth(sample.layout, np.random.default_rng(4), serial=7, mix="mixed")
+    assert default.answers[("A2", "A2:write")].expect == "blank"

@@ -89,6 +89,8 @@ class MarkMix:
     multi_extra_share: float = 0.35  # multiple choice: chance of each further answer
     writein_share: float = 0.7  # "other" chosen: chance the person writes what it is
     text_share: float = 0.3  # free-text questions written in
+    number_write_share: float = 0.0  # a number also written by hand in its "Viết số" frame (readers
+    # must not send every such number to review: raise this once they read the digit boxes first)
 
 
 MIX_PRESETS: dict[str, MarkMix] = {
@@ -176,8 +178,14 @@ def random_truth(
                 if qid == q.id:
                     answers[(qid, item)] = chooser.choice(q, group)
         for region in regions[q.id]:  # write-ins: written when their option was chosen
-            chosen = answers.get((q.id, ""), TruthAnswer(None, "blank")).value or ""
-            write = region.option_value in chosen.split(";") and chooser.chance("writein")
+            chosen = answers.get((q.id, ""), TruthAnswer(None, "blank")).value
+            if region.option_value is None and q.kind == "number":  # the number's own frame
+                text = chosen if chosen and chooser.chance("number_write") else None
+                answers[(q.id, region.id)] = chooser.handwriting(
+                    region, "writein", write=bool(text), text=text
+                )
+                continue
+            write = region.option_value in (chosen or "").split(";") and chooser.chance("writein")
             answers[(q.id, region.id)] = chooser.handwriting(region, "writein", write=write)
     return SheetTruth(serial, answers, fill_seed=int(rng.integers(2**31)))
 
@@ -216,6 +224,7 @@ class _Chooser:
             "multi": self.mix.multi_extra_share,
             "writein": self.mix.writein_share,
             "text": self.mix.text_share,
+            "number_write": self.mix.number_write_share,
         }[what]
         return bool(self.rng.random() < share)
 
@@ -290,10 +299,12 @@ class _Chooser:
             return [MarkSpec(candidates[int(self.rng.integers(len(candidates)))].id, "dot")]
         return []
 
-    def handwriting(self, region: HandwritingRegion, kind: str, *, write: bool) -> TruthAnswer:
+    def handwriting(
+        self, region: HandwritingRegion, kind: str, *, write: bool, text: str | None = None
+    ) -> TruthAnswer:
         if not write:
             return TruthAnswer(None, "blank", kind=kind)
-        text = _PHRASES[int(self.rng.integers(len(_PHRASES)))]
+        text = text or _PHRASES[int(self.rng.integers(len(_PHRASES)))]
         return TruthAnswer(text, "review", [MarkSpec(region.id, "write")], kind=kind)
 
 
