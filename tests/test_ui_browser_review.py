@@ -1,0 +1,174 @@
+"""The review UI in real Chromium (Debian's, through Playwright) against the app served by waitress:
+login, a keyboard-only pass through the queue, a write-in transcribed, an unidentified page assigned,
+two reviewers on one queue. Screenshots of the main screens go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from review_seed import PASSWORD, SURVEY, seed
+from sqlalchemy import func, select
+
+from phieu.settings import Settings
+from review_ui.app import create_app, make_server
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import Answer, Decision, Page, ReviewItem, Sheet, User
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database, Any]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh setup installs it)")
+    home = tmp_path_factory.mktemp("ui")
+    url = f"sqlite:///{home / 'phieu.sqlite3'}"
+    app = create_app(url, home / "files", settings=Settings(), secret_key="browser-test")
+    db = Database.open(url)
+    info = seed(db, FileStore(home / "files"), sheets=12)
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}", db, info
+    server.close()
+    thread.join(5)
+    db.dispose()
+    app.extensions["phieu"].db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _login(browser: Any, base: str, username: str) -> Any:
+    page = browser.new_context(viewport={"width": 1280, "height": 820}, locale="vi-VN").new_page()
+    page.goto(base + "/login")
+    page.keyboard.type(username)  # the username field has autofocus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+def _shot(page: Any, name: str, full: bool = False) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def _item_id(page: Any) -> int:
+    return int(page.get_attribute("#item", "data-item-id"))
+
+
+def _decide_by_keyboard(page: Any, typed: dict[int, str | None]) -> None:
+    """Answer the item on screen with keys only; remember what was chosen for each review item."""
+    rows = page.query_selector_all("fieldset.row")
+    kind = page.get_attribute("#item", "data-kind")
+    for n, row in enumerate(rows):
+        item_id = int(row.get_attribute("data-item-id"))
+        if kind in ("writein", "text"):
+            page.keyboard.press("Control+A")
+            page.keyboard.type("Zalo của xã")
+            typed[item_id] = "Zalo của xã"
+        else:
+            key = "2" if kind == "single" else str(4 + n % 2)
+            page.keyboard.press(key)
+            typed[item_id] = key
+    before = _item_id(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"!document.getElementById('item') || document.getElementById('item').dataset.itemId != '{before}'")
+
+
+def test_keyboard_pass_writein_and_two_reviewers(served: Any, browser: Any) -> None:
+    base, db, info = served
+    login_page = browser.new_context(viewport={"width": 1280, "height": 820}).new_page()
+    login_page.goto(base + "/login")
+    _shot(login_page, "login")
+    login_page.context.close()
+
+    first = _login(browser, base, "duyet1")
+    second = _login(browser, base, "duyet2")
+    _shot(first, "queue")
+    first.keyboard.press("Enter")  # start reviewing
+    first.wait_for_selector("#item")
+    second.goto(base + "/review/next")
+    second.wait_for_selector("#item")
+    shown_1 = {int(r.get_attribute("data-item-id")) for r in first.query_selector_all("fieldset.row")}
+    shown_2 = {int(r.get_attribute("data-item-id")) for r in second.query_selector_all("fieldset.row")}
+    assert not shown_1 & shown_2  # two reviewers on one queue never see the same item
+
+    typed: dict[int, str | None] = {}
+    screens = 0
+    seen_kinds: set[str] = set()
+    while first.query_selector("#item") and len(typed) < 24:
+        kind = first.get_attribute("#item", "data-kind")
+        if kind not in seen_kinds:
+            first.wait_for_function("document.getElementById('crop').complete")
+            _shot(first, f"item-{kind}")
+            seen_kinds.add(kind)
+        if screens == 0:  # the whole page, on the P key
+            first.keyboard.press("p")
+            first.wait_for_selector("#page-view img", state="visible")
+            first.keyboard.press("p")
+        _decide_by_keyboard(first, typed)
+        screens += 1
+        if screens % 5 == 0:  # the other reviewer works the same queue meanwhile
+            _decide_by_keyboard(second, {})
+    assert len(typed) >= 20 and {"single", "grid", "writein"} <= seen_kinds
+
+    with db.session() as s:
+        user_1 = s.scalar(select(User.id).where(User.username == "duyet1"))
+        stored = dict(s.execute(select(Decision.review_item_id, Decision.value).where(Decision.user_id == user_1)).all())
+        assert stored == typed  # every keyboard decision stored exactly, Vietnamese text included
+        per_item = s.execute(select(Decision.review_item_id, func.count()).group_by(Decision.review_item_id)).all()
+        assert all(count == 1 for _item, count in per_item)  # no item decided twice
+        writeins = s.scalars(select(Answer.final_value).join(ReviewItem, ReviewItem.answer_id == Answer.id)
+                             .where(ReviewItem.id.in_(list(typed)), Answer.kind == "writein")).all()
+        assert writeins and set(writeins) == {"Zalo của xã"}
+    first.context.close()
+    second.context.close()
+
+
+def test_unidentified_page_assigned_in_the_browser(served: Any, browser: Any) -> None:
+    base, db, info = served
+    page = _login(browser, base, "duyet2")
+    page.click("text=Trang chưa nhận dạng")
+    page.click("a.button")  # the first waiting page
+    page.wait_for_selector("#assign-form")
+    target = info.serials[-1] + 1  # printed, never scanned
+    page.fill("#serial", str(target))
+    page.wait_for_function("document.getElementById('search-results').textContent.length > 0")
+    _shot(page, "unidentified-page")
+    page.fill("#page-number", "1")
+    page.click("#assign")
+    page.wait_for_selector("#no-pages")
+    with db.session() as s:
+        assigned = s.get(Page, info.unidentified_page_ids[0])
+        assert assigned.status == "identified" and s.get(Sheet, assigned.sheet_id).serial == target
+    page.context.close()
+
+
+def test_sheet_view_and_progress_screens(served: Any, browser: Any) -> None:
+    base, _db, info = served
+    page = _login(browser, base, "giamsat")
+    page.goto(f"{base}/sheets/{SURVEY}/{info.serials[0]}")
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    _shot(page, "sheet")
+    page.goto(f"{base}/surveys/{SURVEY}")
+    assert page.inner_text("#fig-printed b") == str(len(info.serials) + 2)
+    _shot(page, "progress")
+    page.context.close()
