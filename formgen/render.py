@@ -56,8 +56,20 @@ def build_form(
     return BuiltForm(definition=definition, layout=plan.layout, blank_pdf=buffer.getvalue(), plan=plan)
 
 
-def stamp_sheets(built: BuiltForm, serials: Sequence[int], secret: bytes, out: Path | BinaryIO) -> None:
-    """One PDF holding every page of every serial, in order; each page carries its signed QR and digits."""
+def pages_per_copy(built: BuiltForm, *, duplex: bool = False) -> int:
+    """PDF pages one copy takes: its pages, plus a blank back when printing duplex an odd count."""
+    count = built.layout.page_count
+    return count + (count % 2 if duplex else 0)
+
+
+def stamp_sheets(
+    built: BuiltForm, serials: Sequence[int], secret: bytes, out: Path | BinaryIO, *, duplex: bool = False
+) -> None:
+    """One PDF holding every page of every serial, in order; each page carries its signed QR and digits.
+
+    With ``duplex`` a copy with an odd page count is followed by an empty page, so every copy
+    starts on a fresh sheet of paper when printed on both sides.
+    """
     register_fonts()
     canvas = _canvas(str(out) if isinstance(out, Path) else out, built.definition)
     names = []
@@ -75,6 +87,8 @@ def stamp_sheets(built: BuiltForm, serials: Sequence[int], secret: bytes, out: P
                 canvas, built.plan.stamp, encode_payload(identity, secret), human_digits(identity, secret)
             )
             canvas.showPage()
+        if pages_per_copy(built, duplex=duplex) > len(names):
+            canvas.showPage()  # the blank back of the copy's last sheet
     canvas.save()
     log.info("stamped %d copies of %s-%s", len(serials), d.survey, d.edition)
 

@@ -152,3 +152,17 @@ def test_print_of_unknown_survey_is_refused(tmp_path: Path) -> None:
 )
 def test_split_in_blocks(count: int, units: list[str], expected: list[str | None]) -> None:
     assert split_in_blocks(count, units) == expected
+
+
+def test_duplex_gives_each_one_page_copy_a_blank_back(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    _run(home, "survey", "add", str(PKS05))
+    result = _run(home, "print", "PKS05", "--count", "3", "--duplex", "--out", str(tmp_path / "d.pdf"))
+    assert result.exit_code == 0, result.output
+    rows = _manifest(tmp_path / "d.manifest.csv")
+    assert [(r["first_page"], r["last_page"]) for r in rows] == [("1", "1"), ("3", "3"), ("5", "5")]
+    pdf = pdfium.PdfDocument(tmp_path / "d.pdf")
+    assert len(pdf) == 6
+    for back in (1, 3, 5):
+        bitmap = pdf[back].render(scale=50 / 72, grayscale=True)
+        assert bitmap.to_numpy().min() == 255  # nothing printed on the back

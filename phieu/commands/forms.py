@@ -13,7 +13,7 @@ import click
 from sqlalchemy import func, select
 
 from formgen.definition import load_definition
-from formgen.render import BuiltForm, build_form, stamp_sheets
+from formgen.render import BuiltForm, build_form, pages_per_copy, stamp_sheets
 from phieu.errors import ConflictError
 from phieu.settings import FormSettings
 from phieu.workspace import DEFAULT_HOME, Workspace
@@ -117,6 +117,9 @@ def survey_list(app: AppContext) -> None:
 )
 @click.option("--edition", default=None, help="Edition code (default: the latest registered).")
 @click.option(
+    "--duplex", is_flag=True, help="Two-sided printing: odd-page copies get a blank back page (in hai mặt)."
+)
+@click.option(
     "--out",
     "out_pdf",
     required=True,
@@ -125,10 +128,15 @@ def survey_list(app: AppContext) -> None:
 )
 @click.pass_obj
 def print_sheets(
-    app: AppContext, survey_code: str, count: int, units: tuple[str, ...], edition: str | None, out_pdf: Path
+    app: AppContext,
+    survey_code: str,
+    count: int,
+    units: tuple[str, ...],
+    edition: str | None,
+    duplex: bool,
+    out_pdf: Path,
 ) -> None:
     """In phiếu có số / print COUNT uniquely numbered copies of SURVEY_CODE into one PDF."""
-
     ws = app.workspace()
     db, _ = _storage(ws)
     manifest = out_pdf.with_name(out_pdf.stem + ".manifest.csv")
@@ -143,8 +151,9 @@ def print_sheets(
         )
         pdf_tmp, csv_tmp = _temp_beside(out_pdf), _temp_beside(manifest)
         try:
-            stamp_sheets(built, run.serials, ws.secret(), pdf_tmp)
-            _write_manifest(csv_tmp, run.serials, run.units, built.layout.page_count)
+            stamp_sheets(built, run.serials, ws.secret(), pdf_tmp, duplex=duplex)
+            stride = pages_per_copy(built, duplex=duplex)
+            _write_manifest(csv_tmp, run.serials, run.units, built.layout.page_count, stride)
         except BaseException:
             pdf_tmp.unlink(missing_ok=True)
             csv_tmp.unlink(missing_ok=True)
@@ -153,7 +162,7 @@ def print_sheets(
     os.replace(csv_tmp, manifest)
     click.echo(
         f"{survey_code} ấn bản / edition {run.edition}: {count} phiếu / copies, số / serials "
-        f"{run.serials[0]}-{run.serials[-1]} -> {out_pdf} ({count * built.layout.page_count} pages), {manifest}"
+        f"{run.serials[0]}-{run.serials[-1]} -> {out_pdf} ({count * stride} pages), {manifest}"
     )
 
 
@@ -170,12 +179,13 @@ def _rebuild(yaml_text: str, layout_json: str, settings: FormSettings, name: str
     )
 
 
-def _write_manifest(path: Path, serials: list[int], units: list[str | None], pages: int) -> None:
+def _write_manifest(path: Path, serials: list[int], units: list[str | None], pages: int, stride: int) -> None:
+    """serial, unit, first and last printed page of each copy (1-based pages of the PDF)."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["serial", "unit", "first_page", "last_page"])
         for i, (serial, unit) in enumerate(zip(serials, units, strict=True)):
-            writer.writerow([serial, unit or "", i * pages + 1, (i + 1) * pages])
+            writer.writerow([serial, unit or "", i * stride + 1, i * stride + pages])
 
 
 def _temp_beside(path: Path) -> Path:
