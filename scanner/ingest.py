@@ -222,7 +222,7 @@ def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
         width_pt, height_pt = height_pt, width_pt
     dpi = image.shape[1] / (width_pt / 72.0) if covers else image.shape[1] / (height_pt / 72.0)
     image = _apply_page_rotation(image, int(page.obj.get("/Rotate", 0)))
-    return image, float(dpi)
+    return image, round(float(dpi), 2)
 
 
 def _apply_page_rotation(image: np.ndarray, rotate: int) -> np.ndarray:

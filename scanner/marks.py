@@ -70,23 +70,17 @@ def find_candidates(image: np.ndarray, *, dpi: float, mark_mm: float, settings: 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     paper = float(np.percentile(small[:: 4, :: 4], 90)) or 1.0
     coarse = []
-    for label in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[label])
-        if not (side * (1 - tol)) ** 2 * 0.7 <= area <= (side * (1 + tol)) ** 2:
-            continue
-        if max(w, h) > side * (1 + tol) * 1.45 or area < 0.45 * w * h or not 0.6 <= w / h <= 1.67:
-            continue  # a square at 45 degrees still fills half of its bounding box
+    for label in _plausible_blobs(stats, side, tol):
+        x, y, w, h, _ = (int(v) for v in stats[label])
         mask = (labels[y:y + h, x:x + w] == label).astype(np.uint8)
-        shape = _shape(mask)
-        if shape is None:
-            continue
-        fill, _ = shape
         interior = cv2.erode(mask, np.ones((3, 3), np.uint8)) if min(w, h) > 6 else mask
         values = small[y:y + h, x:x + w][interior.astype(bool)]
         darkness = 1.0 - float(values.mean()) / paper if values.size else 0.0
         if darkness < settings.mark_darkness_min:
             continue
-        coarse.append((darkness, x + w / 2, y + h / 2, fill))
+        shape = _shape(mask)
+        if shape is not None:
+            coarse.append((darkness, x + w / 2, y + h / 2, shape[0]))
     coarse.sort(reverse=True)
     refined = []
     for darkness, cx, cy, _ in coarse[:_MAX_CANDIDATES]:
@@ -94,6 +88,16 @@ def find_candidates(image: np.ndarray, *, dpi: float, mark_mm: float, settings: 
         if found is not None:
             refined.append(MarkCandidate(found.x, found.y, found.side, found.fill, darkness))
     return refined
+
+
+def _plausible_blobs(stats: np.ndarray, side: float, tol: float) -> np.ndarray:
+    """Labels of components whose area and bounding box could be a mark of ``side`` pixels (any angle)."""
+    x, y, w, h, area = stats[1:].T.astype(np.float64)
+    ok = (area >= (side * (1 - tol)) ** 2 * 0.7) & (area <= (side * (1 + tol)) ** 2)
+    ok &= np.maximum(w, h) <= side * (1 + tol) * 1.45
+    ok &= area >= 0.45 * w * h  # a square at 45 degrees still fills half of its bounding box
+    ok &= (w >= 0.6 * h) & (h >= 0.6 * w)
+    return np.flatnonzero(ok) + 1
 
 
 def _shape(mask: np.ndarray) -> tuple[float, float] | None:

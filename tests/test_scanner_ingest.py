@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 
 import cv2
@@ -86,6 +87,24 @@ def test_multipage_g4_tiff(tmp_path):
         assert isinstance(page, PageImage)
         assert page.dpi == 200.0
         assert np.array_equal(page.image, original)  # G4 is lossless
+
+
+def test_pdf_with_g4_and_flate_pages(tmp_path):
+    grey = _small_pages(2)
+    bilevel = Image.fromarray(grey[0]).point(lambda v: 255 if v >= 128 else 0).convert("1")
+    path = tmp_path / "bw.pdf"
+    # Pillow writes a 1-bit page as CCITT G4 (BlackIs1), as B/W scanners do.
+    bilevel.save(path, save_all=True, append_images=[Image.fromarray(grey[1])], resolution=200)
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:  # second page: lossless Flate grey
+        image = next(iter(pdf.pages[1].get_images(recursive=False).values()))
+        image.write(zlib.compress(grey[1].tobytes()), filter=pikepdf.Name.FlateDecode)
+        image.ColorSpace = pikepdf.Name.DeviceGray
+        pdf.save(path)
+    first, second = _pages(path)
+    assert isinstance(first, PageImage) and isinstance(second, PageImage)
+    assert first.source_format == "pdf-embedded" and first.dpi == 200.0
+    assert np.array_equal(first.image, np.asarray(bilevel.convert("L")))  # lossless, not inverted
+    assert second.dpi == 200.0 and np.array_equal(second.image, grey[1])
 
 
 def test_png_and_jpeg_with_exif_orientation(tmp_path):
