@@ -166,17 +166,12 @@ def _region(
 
 
 def digit_columns(g: Geometry, q: Question) -> Block:
-    """A frame to write the number in, then one row of boxes 0-9 per digit position (column 0 = leftmost).
-
-    Each row is a digit *column* of the layout (AnswerBox.column)."""
+    """A frame to write the number in, then one row of boxes 0-9 per digit position (column 0 = leftmost)."""
     digits = q.digits or 1
     label, h = "Viết số:", g.settings.writein_height_mm
     label_w = text_width_mm(label, REGULAR, g.size) + 3
     block = Block(height=0.0, ops=[TextOp(g.left, h / 2 + g.size * 0.36 * PT_MM, label, REGULAR, g.size)])
-    # printed for the respondent, not listed as a region: the digit boxes carry the answer, and
-    # handwriting found here would send every sheet to review
-    block.ops.append(FrameOp(g.left + label_w, 0.0, h * digits, h, REGION_LINE_MM, grey=0.25))
-    block.height = h
+    block.extend(_region(q.id, f"{q.id}:write", g.left + label_w, 0.0, h * digits, h, kind="writein"), 0)
     y = block.height + g.gap * 2
     names = [PLACE_NAMES[digits - 1 - c] for c in range(digits)]
     name_w = max(text_width_mm(n, REGULAR, g.size) for n in names) + 4
