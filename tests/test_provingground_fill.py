@@ -121,7 +121,7 @@ def test_handwriting_stays_inside_its_region(sample: BuiltForm, sample_page: np.
     inside = sum(ink_in(ink, r) for r in page.regions if r.id in ("A3:w9", "B2:text"))
     assert inside > 30 * PX  # some centimetres of strokes
     assert int(ink.sum()) == inside  # nothing outside the two regions
-    assert ink_in(ink, next(r for r in page.regions if r.id == "A2:write")) == 0
+    assert all(ink_in(ink, r) == 0 for r in page.regions if r.id not in ("A3:w9", "B2:text"))
 
 
 def test_same_seed_same_marks_different_seed_different_marks(
@@ -208,6 +208,8 @@ def test_truth_survives_json(sipas: BuiltForm) -> None:
 
 
 def test_numbers_can_also_be_written_in_their_frame(sample: BuiltForm, sample_page: np.ndarray) -> None:
+    if not any(r.id == "A2:write" for r in sample.layout.page(1).regions):
+        pytest.skip("this formgen prints the number's frame without a handwriting region")
     mix = MarkMix(styles={"cross": 1.0}, blank_share=0.0, number_write_share=1.0)
     truth = random_truth(sample.layout, np.random.default_rng(4), serial=7, mix=mix)
     number, written = truth.answers[("A2", "")], truth.answers[("A2", "A2:write")]

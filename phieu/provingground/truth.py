@@ -28,6 +28,7 @@ from formgen.layout import AnswerBox, HandwritingRegion, Layout, PageLayout, Que
 
 MarkStyle = Literal["tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "write"]
 Expect = Literal["answer", "review", "blank"]
+OTHER_OPTION_WEIGHT = 0.15  # "Khác (ghi rõ)" is chosen far less often than a named option
 MAIN_STYLES: tuple[MarkStyle, ...] = ("tick", "cross", "fill", "circle", "pencil", "overflow")
 # circles reach ~1.5 mm beyond the frame and take in the code to its right; overflowing marks reach
 # ~2 mm: drawn only where the neighbouring frames (and the band a reader searches round them) are clear
@@ -209,6 +210,7 @@ class _Chooser:
     ) -> None:
         self.rng = rng
         self.free_mm = free_mm
+        self.mood = float(rng.beta(7, 2))  # 0 = displeased with everything, 1 = delighted
         self.mix = mix
         names = [s for s in MAIN_STYLES if mix.styles.get(s, 0.0) > 0]
         weights = np.array([mix.styles[s] for s in names], dtype=float)
@@ -243,12 +245,29 @@ class _Chooser:
         kind = "multiple" if q.kind == "multiple" else q.kind
         if not group or self.chance("blank"):
             return TruthAnswer(None, "blank", self._strays(group), kind=kind)
-        order = list(self.rng.permutation(len(group)))
+        order = self._preference(q, group)
         chosen = [group[order[0]]]
         if q.kind == "multiple":
             while len(chosen) < len(group) and self.chance("multi"):
                 chosen.append(group[order[len(chosen)]])
         return self._mark(chosen, group, kind, ambiguous_ok=q.kind != "multiple")
+
+    def _preference(self, q: QuestionLayout, group: list[AnswerBox]) -> list[int]:
+        """This respondent's order of preference over ``group`` (indexes), most wanted first.
+
+        Grid scales follow the person's mood (drawn once per sheet, leaning satisfied, as SIPAS
+        results do); "other, please specify" options are picked less often than named ones.
+        """
+        n = len(group)
+        if q.kind == "grid" and n > 1:
+            levels = {o.value: i for i, o in enumerate(q.options)}
+            target = self.mood * (n - 1) + float(self.rng.normal(0, 0.7))
+            rank = [abs(levels.get(b.value, 0) - target) + float(self.rng.random()) * 0.01 for b in group]
+            first = int(np.argmin(rank))
+            return [first, *[int(i) for i in self.rng.permutation(n) if i != first]]
+        other = {o.value for o in q.options if o.writein}
+        weights = np.array([OTHER_OPTION_WEIGHT if b.value in other else 1.0 for b in group])
+        return [int(i) for i in self.rng.choice(n, size=n, replace=False, p=weights / weights.sum())]
 
     def number(self, q: QuestionLayout, group: list[AnswerBox]) -> TruthAnswer:
         if not group or self.chance("blank"):
