@@ -96,14 +96,11 @@ def next_item(
         conditions.append(ReviewItem.survey_id == survey_id)
     if exclude_ids:
         conditions.append(ReviewItem.id.not_in(list(exclude_ids)))
-    own_first = (ReviewItem.leased_by == user.id).desc()
+    base = select(ReviewItem.id, ReviewItem.version).where(*conditions)
     for _attempt in range(20):
-        rows = session.execute(
-            select(ReviewItem.id, ReviewItem.version)
-            .where(*conditions)
-            .order_by(own_first, ReviewItem.id)
-            .limit(CANDIDATES_PER_TRY)
-        ).all()
+        # the user's own live lease first (resume), then the queue in id order (uses ix_review_open)
+        rows = session.execute(base.where(ReviewItem.leased_by == user.id).order_by(ReviewItem.id).limit(1)).all()
+        rows += session.execute(base.order_by(ReviewItem.id).limit(CANDIDATES_PER_TRY)).all()
         if not rows:
             return None
         for item_id, version in rows:
