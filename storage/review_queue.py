@@ -99,7 +99,7 @@ def next_item(
     base = select(ReviewItem.id, ReviewItem.version).where(*conditions)
     for _attempt in range(20):
         # the user's own live lease first (resume), then the queue in id order (uses ix_review_open)
-        rows = session.execute(base.where(ReviewItem.leased_by == user.id).order_by(ReviewItem.id).limit(1)).all()
+        rows = list(session.execute(base.where(ReviewItem.leased_by == user.id).order_by(ReviewItem.id).limit(1)).all())
         rows += session.execute(base.order_by(ReviewItem.id).limit(CANDIDATES_PER_TRY)).all()
         if not rows:
             return None
