@@ -40,8 +40,8 @@ def region_shift(readout: BoxReadout, region: HandwritingRegion, *, dpi: float,
         return dy, dx
     trusted = readout.shifts[:, 2] > 0 if len(readout.shifts) else np.zeros(0, bool)
     at = np.array([region.centre], float)
-    shift = smooth_shifts(readout.centres, readout.shifts[:, :2], trusted, at)[0]
-    return int(shift[0]), int(shift[1])
+    shifts, _ = smooth_shifts(readout.centres, readout.shifts[:, :2], trusted, at)
+    return int(shifts[0, 0]), int(shifts[0, 1])
 
 
 def new_ink(ink: PageInk, region: HandwritingRegion, shift: tuple[int, int], *, dpi: float,
@@ -63,16 +63,21 @@ def new_ink(ink: PageInk, region: HandwritingRegion, shift: tuple[int, int], *, 
 
 
 def has_writing(mask: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> tuple[bool, float]:
-    """(written?, ink share) of a region's new-ink mask (see the module docstring)."""
+    """(written?, ink share) of a region's new-ink mask (see the module docstring).
+
+    A stroke must span ``handwriting_min_stroke_mm`` one way and a third of that the other way: a
+    sliver of a printed line left by a pixel of misalignment is long but never that tall.
+    """
     if mask.size == 0:
         return False, 0.0
     share = float(mask.mean())
     if share < settings.handwriting_ink_min:
         return False, share
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    longest = max((max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in range(1, count)),
-                  default=0)
-    return longest >= settings.handwriting_min_stroke_mm * px_per_mm(dpi), share
+    long_side = settings.handwriting_min_stroke_mm * px_per_mm(dpi)
+    sizes = stats[1:count, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]]
+    strokes = (sizes.max(axis=1) >= long_side) & (sizes.min(axis=1) >= long_side / 3)
+    return bool(strokes.any()), share
 
 
 def region_crop(aligned: np.ndarray, region: HandwritingRegion, *, dpi: float) -> np.ndarray:

@@ -10,8 +10,8 @@ matched against the blank within ``refine_mm``, and the shift is smoothed over n
 filled box (whose frame is hidden) borrows its neighbours' shift. Then per box:
 
 * inner ink: share of new ink inside the frame, inset so the frame line never counts;
-* ring ink: share of new ink in a band of ``ring_mm`` outside the frame (circles around the printed code,
-  ticks overflowing the box), other boxes excluded;
+* ring ink: share of new ink in a band of ``ring_mm`` outside the frame, widened on the right over the
+  printed code (circles around the code, ticks overflowing the box), other boxes excluded;
 * darkness: mean darkness of the new ink.
 
 The state follows thresholds adapted to the sheet (see ``sheet_thresholds``).
@@ -34,7 +34,6 @@ from recognition.ink import (
     ink_threshold,
     mm_box_to_px,
     px_per_mm,
-    remove_specks,
 )
 from recognition.types import BoxMeasure, BoxState
 
@@ -68,8 +67,7 @@ class BoxReadout:
 def page_ink(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: float,
              settings: RecognitionSettings) -> PageInk:
     """Compute the darkness and ink maps of ``aligned`` (see PageInk)."""
-    if aligned.shape != blank.shape:
-        raise ValueError(f"aligned page {aligned.shape} and blank master {blank.shape} differ in size")
+    blank = match_size(blank, aligned.shape)
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
     printed = blank_ink_mask(blank, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
@@ -77,6 +75,21 @@ def page_ink(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: f
     ink = darkness > threshold
     blank_darkness = 1.0 - blank.astype(np.float32) / 255.0
     return PageInk(darkness, ink, printed, blank_darkness, threshold, level)
+
+
+def match_size(blank: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The blank cropped or padded (white) at its bottom/right edge to ``shape``.
+
+    Renderers round the page size differently (210 mm at 150 dpi is 1240 or 1241 px); both images
+    share the top-left origin, so a pixel or two at the far edges does not matter. More is a mistake.
+    """
+    rows, cols = shape[:2]
+    if abs(blank.shape[0] - rows) > 3 or abs(blank.shape[1] - cols) > 3:
+        raise ValueError(f"aligned page {shape} and blank master {blank.shape} are not the same page size")
+    out = np.full((rows, cols), 255, np.uint8)
+    r, c = min(rows, blank.shape[0]), min(cols, blank.shape[1])
+    out[:r, :c] = blank[:r, :c]
+    return out
 
 
 def _window(rect: Rect, margin_mm: float, *, dpi: float) -> tuple[int, int, int, int]:
@@ -88,7 +101,8 @@ def rect_shift(ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSet
     """(dy, dx, score): the pixel shift within ``refine_mm`` that best matches the blank's print around ``rect``.
 
     Score is the normalised correlation (TM_CCOEFF_NORMED) of the blank's darkness with the scan's;
-    0 when nothing is printed there to match against.
+    0 when nothing is printed there to match against, or when the best shift lies on the edge of the
+    search range (the true shift may be larger: not to be trusted).
     """
     r = max(0, int(round(settings.refine_mm * px_per_mm(dpi))))
     rows, cols = ink.darkness.shape
@@ -101,61 +115,106 @@ def rect_shift(ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSet
     search = ink.darkness[r0 - r:r1 + r, c0 - r:c1 + r]
     score = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (bx, by) = cv2.minMaxLoc(score)
-    return by - r, bx - r, float(best)
+    dy, dx = by - r, bx - r
+    return dy, dx, float(best) if max(abs(dy), abs(dx)) < r else 0.0
 
 
-def smooth_shifts(centres: np.ndarray, raw: np.ndarray, trusted: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Median of the trusted shifts within NEIGHBOUR_MM of each point of ``at`` (mm (x, y), shape (m, 2)).
+def smooth_shifts(centres: np.ndarray, raw: np.ndarray, trusted: np.ndarray,
+                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the trusted shifts within NEIGHBOUR_MM of each point of ``at`` (mm (x, y), shape (m, 2)),
+    or of the three nearest within four times that.
 
-    ``centres`` (n, 2) mm and ``raw`` (n, 2) (dy, dx) px are the measured shifts; returns int (m, 2).
+    ``centres`` (n, 2) mm and ``raw`` (n, 2) (dy, dx) px are the measured shifts. Returns the shifts
+    (int (m, 2)) and whether each point had a trusted neighbour at all (bool (m,)): a point without one
+    is not registered, and its ink cannot be told from a misplaced frame line.
     """
     out = np.zeros((len(at), 2), int)
+    registered = np.zeros(len(at), bool)
     for i, point in enumerate(at):
-        near = trusted & (np.hypot(*(centres - point).T) <= NEIGHBOUR_MM)
+        distance = np.hypot(*(centres - point).T)
+        near = trusted & (distance <= NEIGHBOUR_MM)
+        if not near.any():  # e.g. a filled box far from the others: its nearest few within reach
+            reach = trusted & (distance <= 4 * NEIGHBOUR_MM)
+            near = reach & (distance <= np.sort(distance[reach])[:3].max(initial=0.0))
         if near.any():
             out[i] = np.round(np.median(raw[near], axis=0)).astype(int)
-    return out
+            registered[i] = True
+    return out, registered
 
 
 def local_shifts(ink: PageInk, boxes: Sequence[Rect], *, dpi: float,
-                 settings: RecognitionSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 settings: RecognitionSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per box (dy, dx) pixel shift from layout to scan, smoothed over neighbours.
 
-    Returns (shifts int (n, 2), centres mm (n, 2), raw shifts (n, 2) with a trusted mask (n,)) packed
-    as (shifts, centres, raw_and_trust) so regions can borrow the boxes' estimates.
+    Returns (shifts int (n, 2), registered bool (n,), centres mm (n, 2), measured (n, 3): raw (dy, dx)
+    and 1.0 where trusted) so handwriting regions can borrow the boxes' estimates.
     """
     measured = [rect_shift(ink, box, dpi=dpi, settings=settings) for box in boxes]
     raw = np.array([(dy, dx) for dy, dx, _ in measured], float).reshape(-1, 2)
     trusted = np.array([score >= MATCH_MIN for _, _, score in measured], bool)
     centres = np.array([box.centre for box in boxes], float).reshape(-1, 2)
-    return smooth_shifts(centres, raw, trusted, centres), centres, np.column_stack([raw, trusted])
+    shifts, registered = smooth_shifts(centres, raw, trusted, centres)
+    return shifts, registered, centres, np.column_stack([raw, trusted])
 
 
-def _shares(ink: PageInk, box: AnswerBox, shift: tuple[int, int], others: np.ndarray, *, dpi: float,
-            settings: RecognitionSettings) -> tuple[float, float, float]:
-    """(inner ink share, ring ink share, mean darkness of the new ink) of one box, specks removed."""
-    w0, w1, v0, v1 = _window(box, settings.ring_mm, dpi=dpi)
+@dataclass(frozen=True)
+class _Shares:
+    inner: float  # share of new ink inside the frame
+    ring: float  # share of new ink in the band around it
+    darkness: float  # mean darkness of that ink
+    span: float  # the widest ink stroke in the box: smaller bounding-box side / box side (0..1+)
+    spread: float  # the same for all the ink in the box together (fragments of a grainy pencil stroke)
+
+
+def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], interiors: np.ndarray, *,
+            dpi: float, settings: RecognitionSettings) -> _Shares:
+    """Ink measures of one box. ``interiors`` labels every box's frame area with its index + 1 (and
+    handwriting regions with the number of boxes + 1).
+
+    Ink blobs smaller than a speck, and blobs reaching into another box (that box's tick overflowing
+    into this one's ring) or into a handwriting region, are not this box's ink. In a box whose ink is paler than the sheet's (a
+    pencil mark on a pen sheet), pixels count as ink from half that box's own ink darkness.
+    """
+    code_mm = settings.code_mm_per_char * len(box.value)  # the code printed right of the box
+    w0, w1, v0, v1 = mm_box_to_px(box.x - settings.ring_mm, box.y - settings.ring_mm,
+                                  box.w + 2 * settings.ring_mm + code_mm, box.h + 2 * settings.ring_mm, dpi=dpi)
     rows, cols = ink.ink.shape
     dy, dx = shift
     r0, c0 = max(0, w0, -dy), max(0, v0, -dx)
     r1, c1 = min(rows, w1, rows - dy), min(cols, v1, cols - dx)
     if r1 <= r0 or c1 <= c0:
-        return 0.0, 0.0, 0.0
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
-    new = remove_specks(ink.ink[r0 + dy:r1 + dy, c0 + dx:c1 + dx] & ~printed, dpi=dpi, settings=settings)
     dark = ink.darkness[r0 + dy:r1 + dy, c0 + dx:c1 + dx]
+    unprinted = dark[~printed]
+    own_level = float(np.percentile(unprinted, 95)) if unprinted.size else 0.0
+    threshold = ink.threshold
+    if own_level > 2 * settings.ink_darkness_floor:
+        threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(((dark > threshold) & ~printed).astype(np.uint8),
+                                                               connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
+    keep[0] = False
+    area = interiors[r0:r1, c0:c1]
+    keep[np.unique(labels[(area > 0) & (area != index + 1)])] = False
+    new = keep[labels]
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
     inner = np.zeros(new.shape, bool)
     inner[max(0, b0 + inset - r0):max(0, b1 - inset - r0), max(0, a0 + inset - c0):max(0, a1 - inset - c0)] = True
-    ring = ~others[r0:r1, c0:c1]  # the band around the box, other boxes' and this one's frames excluded
+    ring = area == 0  # the band around the box and its code; this and other boxes' frame areas excluded
     inner &= ~printed
     ring &= ~printed
     inner_share = float(new[inner].mean()) if inner.any() else 0.0
     ring_share = float(new[ring].mean()) if ring.any() else 0.0
     counted = new & (inner | ring)
     darkness = float(dark[counted].mean()) if counted.any() else 0.0
-    return inner_share, ring_share, darkness
+    side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
+    in_box = np.unique(labels[new & inner])
+    span = max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in in_box), default=0) / side
+    rows_in, cols_in = np.nonzero(new & inner)
+    spread = min(np.ptp(rows_in), np.ptp(cols_in)) / side if rows_in.size else 0.0
+    return _Shares(inner_share, ring_share, darkness, float(span), float(spread))
 
 
 def sheet_thresholds(ink: PageInk, *, settings: RecognitionSettings) -> dict[str, float]:
@@ -183,41 +242,52 @@ def light_ink_scale(darkness: float, *, settings: RecognitionSettings) -> float:
     return float(np.clip(darkness / settings.pen_darkness, settings.light_ink_scale_min, 1.0))
 
 
-def box_state(inner: float, ring: float, darkness: float, t: dict[str, float], *,
-              settings: RecognitionSettings) -> BoxState:
-    """Empty / marked / cancelled / uncertain from a box's inner and ring ink shares and ink darkness.
+def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: RecognitionSettings) -> BoxState:
+    """Empty / marked / cancelled / uncertain from a box's ink measures.
 
-    The sheet's thresholds ``t`` shrink once more for a box whose own ink is paler than pen.
+    The sheet's thresholds ``t`` shrink once more for a box whose own ink is paler than pen. A box
+    that could not be registered against the blank is empty only when it holds no ink at all, and
+    marked only with twice the usual ink.
     """
-    k = light_ink_scale(darkness, settings=settings) if darkness > 0 else 1.0
-    if inner >= t["cancelled_above"]:
+    k = light_ink_scale(m.darkness, settings=settings) if m.darkness > 0 else 1.0
+    nothing = (m.inner < t["empty_below"] * k and m.ring < t["ring_empty_below"] * k
+               and m.spread < settings.stroke_span_min)  # faint ink spread across the box is not nothing
+    if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
+        if m.inner >= t["cancelled_above"]:
+            return "cancelled"
+        return "empty" if nothing else "marked" if m.inner >= 2 * t["marked_above"] else "uncertain"
+    if m.inner >= t["cancelled_above"]:
         return "cancelled"
-    if inner >= t["marked_above"] * k:
+    if m.inner >= t["marked_above"] * k:
         return "marked"
-    if inner < t["empty_below"] * k:
-        if ring < t["ring_empty_below"] * k:
-            return "empty"
-        if ring >= t["ring_marked_above"] * k:
-            return "marked"  # a circle around the printed code, or a tick drawn beside the box
-    return "uncertain"
+    if m.ring >= t["ring_marked_above"] * k:
+        return "marked"  # a circle around the box and its printed code, or a tick drawn beside it
+    if m.inner >= t["empty_below"] * k / 2 and m.span >= settings.stroke_span_min:
+        return "marked"  # one stroke across the box: a thin or broken (fax, pencil) tick or cross
+    return "empty" if nothing else "uncertain"
 
 
 def read_boxes(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: float,
                settings: RecognitionSettings) -> BoxReadout:
-    """Measure every box of ``page``; returns the measures, the thresholds used and the ink maps."""
+    """Measure every box of ``page``; returns the measures, the thresholds used and the ink maps.
+
+    ``thresholds["registration"]`` is the share of boxes registered against the blank: a page whose
+    alignment is off by more than ``refine_mm`` has few, and ``read_page`` sends it all to review.
+    """
     ink = page_ink(aligned, blank, page, dpi=dpi, settings=settings)
     boxes = list(page.boxes)
-    shifts, centres, measured = local_shifts(ink, boxes, dpi=dpi, settings=settings)
-    others = np.zeros(aligned.shape, bool)
-    for box in boxes:
-        r0, r1, c0, c1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
-        others[r0:r1, c0:c1] = True
+    shifts, registered, centres, measured = local_shifts(ink, boxes, dpi=dpi, settings=settings)
+    interiors = np.zeros(aligned.shape, np.int32)  # box i's frame area is i + 1; handwriting regions n + 1
+    for i, rect in enumerate([*boxes, *page.regions]):
+        r0, r1, c0, c1 = mm_box_to_px(rect.x, rect.y, rect.w, rect.h, dpi=dpi)
+        interiors[r0:r1, c0:c1] = min(i, len(boxes)) + 1
     thresholds = sheet_thresholds(ink, settings=settings)
+    thresholds["registration"] = float(registered.mean()) if len(boxes) else 1.0
     measures = []
-    for box, (dy, dx) in zip(boxes, shifts, strict=True):
-        inner, ring, dark = _shares(ink, box, (int(dy), int(dx)), others, dpi=dpi, settings=settings)
-        state = box_state(inner, ring, dark, thresholds, settings=settings)
-        measures.append(BoxMeasure(box.id, round(inner, 4), round(ring, 4), round(dark, 4), state))
+    for i, (box, (dy, dx)) in enumerate(zip(boxes, shifts, strict=True)):
+        m = _shares(ink, i, box, (int(dy), int(dx)), interiors, dpi=dpi, settings=settings)
+        state = box_state(m, thresholds, registered=bool(registered[i]), settings=settings)
+        measures.append(BoxMeasure(box.id, round(m.inner, 4), round(m.ring, 4), round(m.darkness, 4), state))
     return BoxReadout(measures, thresholds, ink, centres, measured)
 
 

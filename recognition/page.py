@@ -24,10 +24,21 @@ log = logging.getLogger(__name__)
 def read_page(aligned: np.ndarray, blank: np.ndarray, page_layout: PageLayout, layout: Layout, *, dpi: float,
               settings: RecognitionSettings, ocr: bool = True) -> PageReading:
     """Boxes, answers (one per question / grid row with boxes here, one per handwriting region) and the
-    per-sheet thresholds used. ``ocr=False`` skips the tesseract drafts (regions are still judged)."""
+    per-sheet thresholds used. ``ocr=False`` skips the tesseract drafts (regions are still judged).
+
+    When fewer than ``settings.min_registration`` of the boxes line up with the blank (the page
+    transform is off by more than the local re-alignment can absorb), no box is trusted: every answer
+    of the page goes to review with reason "misaligned".
+    """
     readout = read_boxes(aligned, blank, page_layout, dpi=dpi, settings=settings)
     answers = answers_for_page(readout.boxes, page_layout, layout, settings=settings,
                                thresholds=readout.thresholds)
+    if readout.thresholds["registration"] < settings.min_registration:
+        log.warning("page %d: only %.0f%% of the boxes line up with the blank master; every answer goes to "
+                    "review", page_layout.number, 100 * readout.thresholds["registration"])
+        for answer in answers:
+            answer.state, answer.value, answer.needs_review = "uncertain", None, True
+            answer.reason, answer.confidence = "misaligned", 0.0
     answers += read_regions(aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr)
     log.debug("page %d: %d boxes, %d answers, %d to review", page_layout.number, len(readout.boxes),
               len(answers), sum(a.needs_review for a in answers))
