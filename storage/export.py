@@ -47,20 +47,30 @@ def _survey(session: Session, survey_code: str) -> Survey:
     return survey
 
 
-def answer_columns(layout: Layout) -> list[str]:
-    """The answer columns of one edition, in questionnaire order."""
-    columns: list[str] = []
-    writeins: dict[str, list[str]] = {}
+def column_keys(layout: Layout) -> dict[tuple[str, str], str]:
+    """Answer key (question, item) → column name, in questionnaire order.
+
+    Write-in answers are stored with the region id as item (``Q1:w9``); their column is named after
+    the option (``Q1.9``), or after the region id without the question prefix (``A2.write``).
+    """
+    writeins: dict[str, list[tuple[str, str]]] = {}
     for region in layout.all_regions():
         if region.kind == "writein":
-            writeins.setdefault(region.question, []).append(region.item or region.option_value or region.id)
+            short = region.option_value or region.id.removeprefix(f"{region.question}:")
+            writeins.setdefault(region.question, []).append((region.id, f"{region.question}.{short}"))
+    keys: dict[tuple[str, str], str] = {}
     for q in layout.questions:
         if q.kind == "grid":
-            columns += [f"{q.id}.{item.id}" for item in q.items]
+            keys.update({(q.id, item.id): f"{q.id}.{item.id}" for item in q.items})
         else:
-            columns.append(q.id)
-        columns += [f"{q.id}.{item}" for item in writeins.get(q.id, [])]
-    return columns
+            keys[(q.id, "")] = q.id
+        keys.update({(q.id, region_id): name for region_id, name in writeins.get(q.id, [])})
+    return keys
+
+
+def answer_columns(layout: Layout) -> list[str]:
+    """The answer columns of one edition, in questionnaire order."""
+    return list(column_keys(layout).values())
 
 
 def _column(question: str, item: str) -> str:
@@ -84,8 +94,11 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
     editions = session.scalars(select(Edition).where(Edition.survey_id == survey.id).order_by(Edition.id)).all()
     layouts = {e.id: Layout.from_json(e.layout_json) for e in editions}
     columns: list[str] = []
+    names: dict[tuple[str, str], str] = {}
     for layout in layouts.values():
-        columns += [c for c in answer_columns(layout) if c not in columns]
+        keys = column_keys(layout)
+        names.update(keys)
+        columns += [c for c in keys.values() if c not in columns]
     pages_of_column = {eid: _pages_by_column(layout) for eid, layout in layouts.items()}
 
     sheets = session.execute(
@@ -103,7 +116,7 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
     )
     extra: list[str] = []
     for sheet_id, question, item, kind, status, state, machine, final in session.execute(query):
-        column = _column(question, item)
+        column = names.get((question, item)) or _column(question, item)
         if column not in columns and column not in extra:
             extra.append(column)
         answers.setdefault(sheet_id, {})[column] = cell_value(kind, status, state, machine, final)
@@ -130,9 +143,10 @@ def _pages_by_column(layout: Layout) -> dict[str, int]:
     for q in layout.questions:
         for item in q.items:
             pages[f"{q.id}.{item.id}" if q.kind == "grid" else q.id] = item.page
+    names = column_keys(layout)
     for region in layout.all_regions():
         if region.kind == "writein":
-            pages[f"{region.question}.{region.item or region.option_value or region.id}"] = region.page
+            pages[names[(region.question, region.id)]] = region.page
     return pages
 
 

@@ -114,9 +114,9 @@ def page1_answers(q1: str = "2", a: str = "4", b: str | None = "3", *, b_review:
            ans("G", None if b_review else b, item="b", kind="grid", state="multiple" if b_review else "answered",
                review=b_review, reason="multiple_marks" if b_review else None)]
     if writein is None:
-        out.append(ans("Q1", None, item="9", kind="writein", state="no_ink"))
+        out.append(ans("Q1", None, item="Q1:w9", kind="writein", state="no_ink"))
     else:
-        out.append(ans("Q1", None, item="9", kind="writein", state="ink", review=True, reason="writein",
+        out.append(ans("Q1", None, item="Q1:w9", kind="writein", state="ink", review=True, reason="writein",
                        ocr=writein, crop=b"PNG-crop-" + writein.encode()))
     return out
 

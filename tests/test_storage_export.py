@@ -18,7 +18,15 @@ from storage_helpers import (
 
 from phieu.errors import NotFoundError
 from storage.db import Database
-from storage.export import MISSING, REVIEW, answer_columns, export_rows, survey_progress, write_csv
+from storage.export import (
+    MISSING,
+    REVIEW,
+    answer_columns,
+    column_keys,
+    export_rows,
+    survey_progress,
+    write_csv,
+)
 from storage.files import FileStore
 from storage.models import Answer, ReviewItem, ScanFile, Sheet
 from storage.scans import PageOutcome, record_page, refresh_sheet_status, register_file, start_batch
@@ -67,11 +75,11 @@ def test_export_has_one_row_per_returned_sheet_with_exact_values(scanned: Databa
 def test_reviewed_values_replace_the_review_marker(scanned: Database) -> None:
     with scanned.session() as s:  # what review_queue.decide leaves behind
         for answer in s.scalars(select(Answer).where(Answer.status == "review")):
-            answer.final_value = {"b": "*", "9": "Qua bưu điện", "": "Thủ tục còn rườm rà"}[answer.item]
+            answer.final_value = {"b": "*", "Q1:w9": "Qua bưu điện", "": "Thủ tục còn rườm rà"}[answer.item]
             answer.status = "reviewed"
         for item in s.scalars(select(ReviewItem).where(ReviewItem.answer_id.is_not(None))):
             item.status = "done"
-        sheet_id = s.scalar(select(Answer.sheet_id).where(Answer.item == "9", Answer.final_value.is_not(None)))
+        sheet_id = s.scalar(select(Answer.sheet_id).where(Answer.item == "Q1:w9", Answer.final_value.is_not(None)))
         assert refresh_sheet_status(s, s.get_one(Sheet, sheet_id)) == "complete"
     with scanned.session() as s:
         _, rows = export_rows(s, "SIPAS-T")
@@ -110,3 +118,20 @@ def test_unknown_survey_is_named(database: Database) -> None:
 
 def test_columns_follow_the_questionnaire() -> None:
     assert answer_columns(tiny_layout()) == ["Q1", "Q1.9", "G.a", "G.b", "Q3", "T"]
+
+
+@pytest.mark.parametrize("example", ["sipas-2024.yaml", "counter-pks05.yaml", "counter-3level.yaml"])
+def test_every_example_gives_one_distinct_column_per_answer(example: str) -> None:
+    from formgen.compose import compose
+    from formgen.definition import load_definition
+    from phieu.settings import FormSettings
+
+    layout = compose(load_definition(Path(__file__).parent.parent / "examples" / example), settings=FormSettings()).layout
+    keys = column_keys(layout)
+    assert len(set(keys.values())) == len(keys)
+    for q in layout.questions:
+        if q.kind == "grid":
+            assert all((q.id, item.id) in keys for item in q.items)
+        else:
+            assert (q.id, "") in keys
+    assert all((r.question, r.id) in keys for r in layout.all_regions() if r.kind == "writein")

@@ -90,7 +90,7 @@ def test_a_complete_sheet_is_stored_and_complete(survey: Database, file_store: F
                   for a in s.scalars(select(Answer).where(Answer.sheet_id == sheet.id))}
         assert values[("Q1", "")] == ("2", "accepted", "2")
         assert values[("Q3", "")] == ("1;3", "accepted", "1;3")
-        assert values[("Q1", "9")] == (None, "accepted", None)  # empty write-in: not queued
+        assert values[("Q1", "Q1:w9")] == (None, "accepted", None)  # empty write-in: not queued
         page = s.scalar(select(Page).where(Page.index_in_file == 0))
         assert page is not None and page.rotation == 180 and page.decoder == "zxing"
         assert page.quality["residual_mm"] == 0.12 and page.quality["dpi"] == 300
@@ -198,7 +198,7 @@ def test_doubtful_answers_go_to_review_and_machine_values_are_never_overwritten(
         assert kinds == [("answer", "multiple_marks"), ("writein", "writein")]
         sheet = s.scalar(select(Sheet).where(Sheet.serial == 5))
         assert sheet is not None and sheet.status == "review"
-        w = s.scalar(select(Answer).where(Answer.item == "9"))
+        w = s.scalar(select(Answer).where(Answer.item == "Q1:w9"))
         assert w is not None and w.status == "review" and w.final_value is None and w.ocr_draft == "Qua Zalo"
         assert file_store.read(w.crop_sha256 or "") == b"PNG-crop-Qua Zalo"
         blank_page = s.scalar(select(Page))
