@@ -192,3 +192,22 @@ def test_file_store_leaves_no_partial_file_when_copying_fails(tmp_path: Path) ->
     with pytest.raises(StorageError, match="a-folder.pdf"):
         store.put_file(folder)
     assert [p for p in (tmp_path / "files").rglob("*") if p.is_file()] == []
+
+
+def test_file_store_round_trips_any_content(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import hashlib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    store = FileStore(tmp_path_factory.mktemp("files"))
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.binary(max_size=4096), st.sampled_from(["", ".png", ".pdf"]))
+    def check(data: bytes, suffix: str) -> None:
+        sha = store.put_bytes(data, suffix, durable=False)
+        assert sha == hashlib.sha256(data).hexdigest()
+        assert store.read(sha) == data
+        assert store.put_bytes(data, ".other") == sha and store.path(sha).read_bytes() == data
+
+    check()

@@ -256,3 +256,31 @@ def test_a_page_assigned_by_a_person_is_read_once_and_its_item_closed(survey: Da
         assert s.scalar(select(ReviewItem.status).where(ReviewItem.kind == "page")) == "done"
         sheet = s.scalar(select(Sheet).where(Sheet.serial == 4))
         assert sheet is not None and sheet.status == "review"
+
+
+def test_two_writers_recording_the_same_page_store_it_once(survey: Database, file_store: FileStore,
+                                                           tmp_path: Path) -> None:
+    """The unique (file, index) constraint is the backstop when a second writer races the first."""
+    import threading
+    import time
+
+    with survey.session() as s:
+        scan_file, _ = register_file(s, file_store, _scan_file(tmp_path, "race.pdf", b"race"), start_batch(s, "cli", ""))
+    started = threading.Event()
+    second: list = []
+
+    def other_writer() -> None:
+        started.set()
+        with survey.session(immediate=True) as s:
+            second.append(record_page(s, file_store, s.get_one(ScanFile, scan_file.id), outcome(0, 1, 1, page1_answers())))
+
+    with survey.session() as s:
+        first = record_page(s, file_store, s.get_one(ScanFile, scan_file.id), outcome(0, 1, 1, page1_answers()))
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        started.wait()
+        time.sleep(0.5)  # let the other writer reach its INSERT (PostgreSQL) or its lock (SQLite) while we hold ours
+    thread.join()
+    assert first.status == "identified" and not first.already_recorded
+    assert second[0].already_recorded and second[0].status == "identified"
+    assert _count(survey, Page) == 1 and _count(survey, Answer) == 4 and _count(survey, SheetPage) == 1
