@@ -79,7 +79,8 @@ class Block:
     ops: list[Op] = field(default_factory=list)
     boxes: list[AnswerBox] = field(default_factory=list)  # page 0 and y relative until placed
     regions: list[HandwritingRegion] = field(default_factory=list)
-    item: str | None = None  # grid row id, when the block is one row
+    item: str | None = None  # grid row id, when the block holds one row
+    item_top: float = 0.0  # where that row starts within the block (below a heading and scale header)
 
     def placed(self, page: int, dy: float) -> Block:
         return Block(
@@ -88,6 +89,7 @@ class Block:
             boxes=[b.model_copy(update={"y": b.y + dy, "page": page}) for b in self.boxes],
             regions=[r.model_copy(update={"y": r.y + dy, "page": page}) for r in self.regions],
             item=self.item,
+            item_top=self.item_top,
         )
 
     def extend(self, other: Block, dy: float) -> None:

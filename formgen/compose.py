@@ -110,7 +110,7 @@ def _question_blocks(g: Geometry, d: Definition, q: Question) -> list[Block]:
     if q.type == "grid":
         header = qb.grid_header(g, q)
         rows = [qb.grid_row(g, q, row) for row in q.rows]
-        first = Block(height=0.0, item=rows[0].item)
+        first = Block(height=0.0, item=rows[0].item, item_top=head.height + header.height)
         first.extend(head, 0)
         first.extend(header, head.height)
         first.extend(rows[0], head.height + header.height)
@@ -159,6 +159,12 @@ def _continued_header(g: Geometry, q: Question) -> Block:
     return block
 
 
+def _item_area(g: Geometry, part: _Placed) -> Rect:
+    """A grid row's own rectangle (its text and boxes), without the heading placed above the first row."""
+    top = part.top + part.block.item_top
+    return Rect(x=g.left - 1, y=top - 0.5, w=g.inner + 2, h=part.top + part.block.height - top + 1)
+
+
 def _area(g: Geometry, parts: list[_Placed]) -> Rect:
     top = min(p.top for p in parts)
     bottom = max(p.top + p.block.height for p in parts)
@@ -176,7 +182,7 @@ def _question_layout(g: Geometry, section: Section, q: Question, parts: list[_Pl
                 id=p.block.item,
                 text=rows[p.block.item].text,
                 page=p.page,
-                area=_area(g, [p]),
+                area=_item_area(g, p),
                 tags={**tags, **rows[p.block.item].tags},
             )
             for p in parts
