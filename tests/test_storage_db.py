@@ -211,3 +211,54 @@ def test_file_store_round_trips_any_content(tmp_path_factory: pytest.TempPathFac
         assert store.put_bytes(data, ".other") == sha and store.path(sha).read_bytes() == data
 
     check()
+
+
+GUARDED = ["answers", "audit_log", "box_readings", "decisions"]
+
+
+def _guarded_tables(db: Database) -> list[str]:
+    if db.is_sqlite:
+        query = "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY 1"
+    else:
+        query = "SELECT DISTINCT event_object_table FROM information_schema.triggers ORDER BY 1"
+    with db.engine.connect() as conn:
+        return [row[0] for row in conn.exec_driver_sql(query)]
+
+
+def test_the_database_refuses_to_rewrite_history(database: Database) -> None:
+    """Append-only tables and machine values are guarded by the database, whatever code runs."""
+    from sqlalchemy import delete, update
+
+    from storage.models import Answer, Edition, Sheet
+
+    assert _guarded_tables(database) == GUARDED  # a migration rebuilding a table must recreate its guards
+    with database.session() as s:
+        audit.record(s, actor="machine", action="x", entity="page", entity_id=1)
+        survey = Survey(code="S", title="t")
+        s.add(survey)
+        s.flush()
+        edition = Edition(survey_id=survey.id, code="A", definition_yaml="", definition_sha256="", layout_json="{}",
+                          page_count=1)
+        s.add(edition)
+        s.flush()
+        sheet = Sheet(survey_id=survey.id, edition_id=edition.id, serial=1)
+        s.add(sheet)
+        s.flush()
+        s.add(Answer(sheet_id=sheet.id, question="Q1", kind="single", machine_value="2", machine_state="answered",
+                     status="review"))
+    forbidden = [
+        update(AuditEvent).values(actor="someone"),
+        delete(AuditEvent),
+        update(Answer).values(machine_value="3"),
+        update(Answer).values(confidence=0.1),
+        delete(Answer),
+    ]
+    for statement in forbidden:
+        with pytest.raises(Exception, match="append-only"), database.session() as s:
+            s.execute(statement)
+    with database.session() as s:  # what reviews do stays allowed
+        s.execute(update(Answer).values(final_value="3", status="reviewed", version=Answer.version + 1))
+    with database.session() as s:
+        answer = s.scalars(select(Answer)).one()
+        assert (answer.machine_value, answer.final_value, answer.confidence) == ("2", "3", 1.0)
+        assert s.scalars(select(AuditEvent.actor)).all() == ["machine"]
