@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from formgen.layout import RegistrationMark
+from formgen.layout import Rect, RegistrationMark
 from phieu.settings import ScanSettings
 from scanner.marks import MM_PER_INCH, MarkCandidate, find_candidates, reduce
 from scanner.types import Alignment
@@ -27,6 +27,8 @@ from scanner.types import Alignment
 log = logging.getLogger(__name__)
 
 CLOCKWISE = ("top_left", "top_right", "bottom_right", "bottom_left")
+# The QR standard's quiet zone, which the layout's QR rectangle includes (formgen.render.QUIET_MODULES).
+QR_QUIET_MODULES = 4
 # Fill of the min-area rectangle halfway between a disc (0.785) and a square (1.0).
 _CIRCLE_FILL = 0.89
 
@@ -69,6 +71,70 @@ def fit_marks(
         return three
     log.debug("no mark geometry among %d candidates", len(candidates))
     return None
+
+
+def fit_with_code(
+    candidates: Sequence[MarkCandidate],
+    *,
+    marks: Sequence[RegistrationMark],
+    code_rect: Rect,
+    modules: int,
+    code_px: np.ndarray,
+    settings: ScanSettings,
+) -> Alignment | None:
+    """Affine fit on the QR symbol's corners plus the marks found where the code predicts them.
+
+    For pages whose marks are partly cut off (a skewed page cropped to A4 by the scanner): the
+    code's four corners (``code_px``, (x, y) in its own order TL, TR, BR, BL) place the page
+    roughly; every mark candidate within ``settings.code_mark_radius_mm`` of its predicted place
+    then anchors the fit across the page: affine with two marks or more, a similarity with one.
+    None when no mark is found.
+    """
+    unit = code_rect.w / (modules + 2 * QR_QUIET_MODULES)
+    x0, y0 = code_rect.x + QR_QUIET_MODULES * unit, code_rect.y + QR_QUIET_MODULES * unit
+    x1, y1 = code_rect.x + code_rect.w - QR_QUIET_MODULES * unit, code_rect.y + code_rect.h - QR_QUIET_MODULES * unit
+    code_mm = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    rough = _affine_fit(code_mm, code_px)
+    px_per_mm = float(np.sqrt(abs(np.linalg.det(rough[:, :2]))))
+    src, dst = [code_mm], [np.asarray(code_px, dtype=np.float64)]
+    for mark in marks:
+        predicted = rough @ np.array([mark.cx, mark.cy, 1.0])
+        near = [c for c in candidates
+                if np.hypot(c.x - predicted[0], c.y - predicted[1]) < settings.code_mark_radius_mm * px_per_mm
+                and _sizes_match([c], mark.size * px_per_mm, settings)]
+        if near:
+            best = min(near, key=lambda c: np.hypot(c.x - predicted[0], c.y - predicted[1]))
+            src.append(np.array([[mark.cx, mark.cy]]))
+            dst.append(np.array([[best.x, best.y]]))
+    found = len(src) - 1
+    if found < 1:
+        return None
+    mm, px = np.vstack(src), np.vstack(dst)
+    # With one mark, only a similarity (turn, one scale, shift) is well determined: the code is small.
+    affine = _affine_fit(mm, px) if found >= 2 else _similarity_fit(mm, px)
+    residual = float(np.mean(np.hypot(*(np.hstack([mm, np.ones((len(mm), 1))]) @ affine.T - px).T)))
+    matrix = np.vstack([affine, [0.0, 0.0, 1.0]])
+    top = cv2.perspectiveTransform(np.array([[[0.0, 0.0], [1.0, 0.0]]]), matrix)[0]
+    return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual / px_per_mm,
+                     marks_found=found)
+
+
+def _similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares 2x3 similarity (rotation, uniform scale, shift) of ``src`` onto ``dst`` (Umeyama)."""
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    # As complex numbers: dst = z * src, z = sum(conj(a) b) / sum(|a|^2)
+    za, zb = a[:, 0] + 1j * a[:, 1], b[:, 0] + 1j * b[:, 1]
+    z = complex(np.sum(np.conj(za) * zb) / np.sum(np.abs(za) ** 2))
+    linear = np.array([[z.real, -z.imag], [z.imag, z.real]])
+    return np.hstack([linear, (mu_d - linear @ mu_s).reshape(2, 1)])
+
+
+def _affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares 2x3 affine map of (N, 2) points ``src`` onto ``dst``."""
+    design = np.hstack([src, np.ones((len(src), 1))])
+    coeffs, *_ = np.linalg.lstsq(design, dst, rcond=None)
+    return np.asarray(coeffs.T, dtype=np.float64)
 
 
 def _rotation_of(points: np.ndarray) -> int:

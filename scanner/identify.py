@@ -27,8 +27,8 @@ from formgen.identity import SheetIdentity, identify_digits, parse_payload, veri
 from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
 from phieu.settings import DEFAULT_SETTINGS, ScanSettings
 from scanner import qr
-from scanner.align import find_alignment, mm_to_px, px_to_mm, warp_to_layout
-from scanner.marks import reduce
+from scanner.align import find_alignment, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
+from scanner.marks import find_candidates, reduce
 from scanner.tesseract import ocr_text
 from scanner.types import Alignment, Identification, PageImage, ScannedPage
 
@@ -82,9 +82,6 @@ def identify_page(
     clock.lap("marks")
     decoded = _decode(image, alignment, editions, settings)
     clock.lap("qr")
-    if decoded is not None and alignment is not None and decoded.corners is not None:
-        alignment = _agree_with_qr(image, alignment, decoded, editions, marks, dpi, settings)
-        clock.lap("reorient")
     if decoded is None and alignment is not None:
         identity = _ocr_digits(image, alignment, editions, secret, settings)
         clock.lap("ocr")
@@ -100,6 +97,9 @@ def identify_page(
         return _result(page, _outcome("unknown_survey", clock, decoded, parsed.identity), alignment)
     if not verify(parsed, secret) or parsed.identity.page > editions[key].page_count:
         return _result(page, _outcome("forged", clock, decoded, parsed.identity), alignment)
+    page_layout = editions[key].page(parsed.identity.page)
+    alignment = _settle_alignment(page, alignment, decoded, page_layout, settings)
+    clock.lap("check")
     return _finish(page, parsed.identity, decoded.text, decoded.decoder, alignment, editions, canonical_dpi, clock)
 
 
@@ -156,29 +156,51 @@ def _crop(image: np.ndarray, alignment: Alignment, rect: Rect, margin_mm: float)
 
 def _shifted(found: qr.Decoded, origin: np.ndarray) -> qr.Decoded:
     corners = None if found.corners is None else found.corners + origin
-    return qr.Decoded(found.text, found.decoder, corners)
+    return qr.Decoded(found.text, found.decoder, corners, found.modules)
 
 
-def _agree_with_qr(
-    image: np.ndarray,
-    alignment: Alignment,
-    decoded: qr.Decoded,
-    editions: Mapping[tuple[str, str], Layout],
-    marks: list[RegistrationMark],
-    dpi: float,
+def _settle_alignment(
+    page: PageImage, alignment: Alignment | None, decoded: qr.Decoded, page_layout: PageLayout,
     settings: ScanSettings,
-) -> Alignment:
-    """The alignment re-fitted with the QR's orientation when the marks' orientation contradicts it."""
-    assert decoded.corners is not None
-    top_edge = px_to_mm(alignment, decoded.corners[:2])
-    dx, dy = top_edge[1] - top_edge[0]
-    quarter = int(round(np.degrees(np.arctan2(dy, dx)) / 90.0)) % 4
-    if quarter == 0:
+) -> Alignment | None:
+    """The marks' alignment if the QR code lies where it puts the code; else one that agrees with the code.
+
+    A wrong alignment (marks turned the wrong way, a chance triangle of blobs) puts the decoded code
+    far from the layout's QR square. Then: re-fit the marks with the code's orientation, or fit on
+    the code plus the surviving marks; None when nothing agrees (the page goes to review).
+    """
+    if decoded.corners is None:
         return alignment
-    rotation = (alignment.rotation + 90 * quarter) % 360
-    log.info("marks say %d°, QR says %d°: trusting the QR", alignment.rotation, rotation)
-    refit = find_alignment(image, marks=marks, dpi=dpi, settings=settings, rotation=rotation)
-    return refit if refit is not None else alignment
+    if alignment is not None and _code_offset_mm(alignment, decoded, page_layout.qr) <= settings.code_mark_radius_mm:
+        return alignment
+    marks = list(page_layout.marks)
+    if alignment is not None:
+        top_edge = px_to_mm(alignment, decoded.corners[:2])
+        dx, dy = top_edge[1] - top_edge[0]
+        rotation = (alignment.rotation + 90 * int(round(np.degrees(np.arctan2(dy, dx)) / 90.0))) % 360
+        log.info("%s trang %d: dấu định vị và mã QR lệch nhau; theo mã QR (%d°)", page.source.name,
+                 page.index + 1, rotation)
+        refit = find_alignment(page.image, marks=marks, dpi=page.dpi, settings=settings, rotation=rotation)
+        if refit is not None and _code_offset_mm(refit, decoded, page_layout.qr) <= settings.code_mark_radius_mm:
+            return refit
+    if decoded.modules is None:
+        return None
+    candidates = find_candidates(page.image, dpi=page.dpi, mark_mm=marks[0].size, settings=settings)
+    return fit_with_code(candidates, marks=marks, code_rect=page_layout.qr, modules=decoded.modules,
+                         code_px=decoded.corners, settings=settings)
+
+
+def _code_offset_mm(alignment: Alignment, decoded: qr.Decoded, rect: Rect) -> float:
+    """Distance (mm) between the decoded code's centre, mapped to the layout, and the QR square's centre.
+
+    Also large when the code's top edge does not run along the layout's x axis (a turned page)."""
+    assert decoded.corners is not None
+    corners = px_to_mm(alignment, decoded.corners)
+    centre = corners.mean(axis=0)
+    offset = float(np.hypot(*(centre - np.array(rect.centre))))
+    dx, dy = corners[1] - corners[0]
+    turned = abs(np.degrees(np.arctan2(dy, dx))) > 45.0
+    return offset + (rect.w if turned else 0.0)
 
 
 def _ocr_digits(

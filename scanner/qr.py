@@ -39,13 +39,15 @@ _INSTALL_HINT = {
 class Decoded:
     """One decoded code: its text, the decoder that read it and its corners when known.
 
-    ``corners`` is a (4, 2) float array of (x, y) image pixels in the code's own order
-    top-left, top-right, bottom-right, bottom-left, so it also tells the code's orientation.
+    ``corners`` is a (4, 2) float array of (x, y) image pixels (OpenCV convention, pixel centres at
+    integers) of the symbol's outer corners in the code's own order top-left, top-right,
+    bottom-right, bottom-left, so it also tells the code's orientation.
     """
 
     text: str
     decoder: str
     corners: np.ndarray | None = None
+    modules: int | None = None  # symbol side in modules (21 + 4 per version above 1), when known
 
 
 def _zxing(image: np.ndarray) -> list[Decoded]:
@@ -55,8 +57,11 @@ def _zxing(image: np.ndarray) -> list[Decoded]:
     for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)):
         p = b.position
         pts = [p.top_left, p.top_right, p.bottom_right, p.bottom_left]
-        corners = np.array([[q.x, q.y] for q in pts], dtype=np.float64)
-        found.append(Decoded(b.text, "zxing", corners))
+        # zxing-cpp reports the symbol's outer edges on the pixel grid: shift to pixel centres.
+        corners = np.array([[q.x, q.y] for q in pts], dtype=np.float64) - 0.5
+        version = str(b.extra.get("Version", "")) if isinstance(b.extra, dict) else ""
+        modules = 17 + 4 * int(version) if version.isdigit() else None
+        found.append(Decoded(b.text, "zxing", corners, modules))
     return found
 
 
@@ -156,5 +161,6 @@ def decode(
 
 
 def _rescale(found: Decoded, scale: float) -> Decoded:
-    corners = None if found.corners is None else found.corners * scale
-    return Decoded(found.text, found.decoder, corners)
+    # Pixel centres: x_original + 0.5 = (x_variant + 0.5) * scale.
+    corners = None if found.corners is None else (found.corners + 0.5) * scale - 0.5
+    return Decoded(found.text, found.decoder, corners, found.modules)

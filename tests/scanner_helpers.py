@@ -118,3 +118,10 @@ def erase_rect_mm(image: np.ndarray, truth: np.ndarray, rect: tuple[float, float
     corners = np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], dtype=np.float64)
     poly = cv2.perspectiveTransform(corners, truth)[0]
     cv2.fillPoly(image, [np.round(poly).astype(np.int32)], 255)
+
+
+def crop_left(moved: Moved, x_mm: float) -> Moved:
+    """Cut the image at layout x = ``x_mm`` (for an unturned page), as a scanner crops a shifted page."""
+    cut_px = int(round(cv2.perspectiveTransform(np.array([[[x_mm, 0.0]]]), moved.truth)[0, 0, 0]))
+    shift = np.array([[1, 0, -cut_px], [0, 1, 0], [0, 0, 1.0]])
+    return Moved(np.ascontiguousarray(moved.image[:, cut_px:]), shift @ moved.truth, moved.dpi)

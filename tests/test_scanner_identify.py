@@ -12,6 +12,7 @@ from scanner_helpers import (
     SERIAL,
     box_error_mm,
     clean_page,
+    crop_left,
     editions,
     erase_rect_mm,
     layout,
@@ -125,7 +126,7 @@ def test_blank_back_page_costs_almost_nothing():
     assert result.identification.reason == "blank_page"
     assert set(result.identification.timings_ms) == {"blank"}
     # ... while a printed page is never taken for a blank one
-    assert _identify(clean_page(6), 300).identification.reason is None
+    assert _identify(clean_page(layout().page_count), 300).identification.reason is None
 
 
 def _qr_and_digits(page: int = 1):
@@ -184,3 +185,15 @@ def test_qr_orientation_wins_over_ambiguous_marks():
     result = _identify(moved.image, 300)
     _assert_read(result, 2, moved.truth, 300)
     assert result.alignment is not None and result.alignment.rotation == 180
+
+
+@pytest.mark.parametrize("erase_top_right, marks_left", [(False, 2), (True, 1)])
+def test_marks_cut_off_by_the_scanner_are_replaced_by_the_code(erase_top_right, marks_left):
+    # The left marks are cut in half by the image edge (a shifted page cropped to A4): the QR code's
+    # corners and the surviving marks align the page instead.
+    moved = crop_left(move(clean_page(2), dpi=300), 10.0)
+    if erase_top_right:
+        erase_rect_mm(moved.image, moved.truth, (195.0, 5.0, 10.0, 10.0))
+    result = _identify(moved.image, 300)
+    _assert_read(result, 2, moved.truth, 300)
+    assert result.alignment is not None and result.alignment.marks_found == marks_left
