@@ -129,14 +129,11 @@ def _returned_sheets(
     """Write the scan files the clerk would bring back; returns the truth of every genuine sheet."""
     photos = min(PHONE_SHEETS, max(1, len(serials) // 4))
     office, phone = serials[:-photos], serials[-photos:]
-    parts = [office[i::workers] for i in range(workers) if office[i::workers]]
-    jobs = [(built, part, secret, "office", "pdf", out, f"office-{i + 1}", seed + i) for i, part in enumerate(parts)]
-    jobs.append((built, phone, secret, "phone", "jpeg", out / "phone", "photo", seed + 100))
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        truths = [t for part in pool.map(_bundle, *zip(*jobs, strict=True)) for t in part]
+    truths = fill_in_parallel(built, office, secret, out, profile="office", fmt="pdf", seed=seed, workers=workers)
+    truths += fill_in_parallel(built, phone, secret, out / "phone", profile="phone", fmt="jpeg", seed=seed + 100,
+                               workers=1, name="photo")
     layout = built.layout
-    copied = next(t for t in truths if t.serial == office[0])
+    copied = truths[0]
     make_photocopy(stamp(built, [copied.serial], secret), layout, [copied.serial], copied, profile="office",
                    rng=np.random.default_rng(seed + 200), out_dir=out, name="photocopy")
     forged_serial = serials[-1] + 1  # looks like the next sheet; its code is signed with another key
@@ -144,10 +141,38 @@ def _returned_sheets(
     return truths
 
 
+def fill_in_parallel(
+    built: BuiltForm,
+    serials: list[int],
+    secret: bytes,
+    out: Path,
+    *,
+    profile: str,
+    fmt: str,
+    seed: int,
+    workers: int,
+    name: str | None = None,
+    mix: str = "mixed",
+) -> list[SheetTruth]:
+    """``make_bundle`` split over ``workers`` processes: one scan file per worker (``NAME-k``).
+
+    Returns the truths in the order of ``serials``. Used by the demo and the benchmarks.
+    """
+    name = name or profile
+    parts = [serials[i::workers] for i in range(workers) if serials[i::workers]]
+    if len(parts) <= 1:
+        return _bundle(built, serials, secret, profile, fmt, out, name, seed, mix)
+    jobs = [(built, part, secret, profile, fmt, out, f"{name}-{k + 1}", seed + k, mix) for k, part in enumerate(parts)]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
+        found = {t.serial: t for part in pool.map(_bundle, *zip(*jobs, strict=True)) for t in part}
+    return [found[s] for s in serials]
+
+
 def _bundle(built: BuiltForm, serials: list[int], secret: bytes, profile: str, fmt: str, out: Path, name: str,
-            seed: int) -> list[SheetTruth]:
+            seed: int, mix: str = "mixed") -> list[SheetTruth]:
     return make_bundle(built, built.layout, serials, profile=profile, rng=np.random.default_rng(seed), out_dir=out,
-                       fmt=fmt, secret=secret, name=name)  # type: ignore[arg-type]
+                       fmt=fmt, secret=secret, name=name, mix=mix)  # type: ignore[arg-type]
 
 
 def _forged(built: BuiltForm, layout: Layout, serial: int, out: Path, seed: int) -> None:

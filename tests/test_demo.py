@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from click.testing import CliRunner
+from pipeline_helpers import sipas_form
 
 from phieu.cli import main
 
@@ -17,7 +18,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output + result.stderr
     out = result.stdout
     table = {line.strip().split("  ")[0]: line.split()[-1] for line in out.splitlines() if "  " in line.strip()}
-    pages = 6  # SIPAS sheets have six pages
+    pages = sipas_form().layout.page_count
     assert table["trùng lặp / duplicates"] == str(pages)  # the photocopied sheet
     assert table["chưa nhận diện / unidentified"] == str(pages)  # the forged sheet
     assert table["nhận diện / identified"] == str(3 * pages)

@@ -1,0 +1,177 @@
+"""End-to-end speed and memory of `phieu scan` (issue #3 targets).
+
+1. pages per second of `phieu scan` with both cores on 300 dpi JPEG pages and on 1-bit G4 TIFF pages
+   (filled SIPAS sheets from the proving ground; target ≥ 15 pages/s);
+2. the ratio of wall time per page to the time just to decode that page's image (target ≤ 2.5);
+3. peak memory (RSS summed over the scan process and its workers) for a 1,000-page PDF (≤ 600 MB).
+
+`phieu scan` runs as a separate process (the real command, OCR included) while this script samples
+the memory of its process tree. Prints the machine and the figures, writes
+benchmarks/out/throughput.json.
+
+    .venv/bin/python benchmarks/throughput.py [--sheets 20] [--big-pages 1000] [--jobs 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+from accuracy import machine
+
+from formgen.definition import load_definition
+from formgen.render import build_form
+from phieu.demo import EXAMPLE, fill_in_parallel
+from phieu.pipeline_exec import worker_count
+from phieu.settings import ScanSettings
+from phieu.workspace import Workspace
+from scanner.ingest import discover, iter_pages
+from storage import surveys
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import ScanBatch
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def prepare(root: Path, sheets: int, jobs: int) -> tuple[Workspace, dict[str, Path]]:
+    """A workspace with SIPAS printed, and the returned sheets as JPEG pages and as one G4 TIFF."""
+    ws = Workspace.open(root / "ws", database_url=f"sqlite:///{root / 'ws' / 'phieu.sqlite3'}")
+    db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
+    built = build_form(load_definition(EXAMPLE))
+    with db.session() as session:
+        surveys.register_edition(session, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"),
+                                 layout=built.layout, blank_pdf=built.blank_pdf, files=store, actor="bench")
+        serials = surveys.allocate_serials(session, built.layout.survey, built.layout.edition, 2 * sheets,
+                                           actor="bench").serials
+    db.dispose()
+    workers = worker_count(jobs)
+    sets = {
+        "jpeg": fill_in_parallel(built, serials[:sheets], ws.secret(), root / "jpeg", profile="office", fmt="jpeg",
+                                 seed=1, workers=workers),
+        "tiff": fill_in_parallel(built, serials[sheets:], ws.secret(), root / "tiff", profile="fax", fmt="tiff",
+                                 seed=2, workers=workers),
+    }
+    return ws, {name: root / name for name in sets}
+
+
+def decode_seconds(folder: Path) -> tuple[float, int, float]:
+    """Time to just read every page image (one core): (seconds, pages, mean dpi)."""
+    started, pages, dpi = time.perf_counter(), 0, 0.0
+    for path in discover([folder]):
+        for page in iter_pages(path, settings=ScanSettings()):
+            pages += 1
+            dpi += getattr(page, "dpi", 0.0)
+    return time.perf_counter() - started, pages, dpi / max(pages, 1)
+
+
+def run_scan(ws: Workspace, target: Path, jobs: int) -> dict[str, Any]:
+    """`phieu scan` in its own process; returns its batch summary and the peak RSS of its process tree."""
+    env = {**os.environ, "PHIEU_HOME": str(ws.home), "PHIEU_DATABASE_URL": ws.database_url}
+    cmd = [str(Path(sys.executable).parent / "phieu"), "scan", "--jobs", str(jobs), str(target)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.2)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    db = Database.open(ws.database_url)
+    with db.session() as session:
+        batch = session.query(ScanBatch).order_by(ScanBatch.id.desc()).first()
+        summary = dict(batch.summary) if batch else {}
+    db.dispose()
+    return {"exit_code": proc.returncode, "wall_seconds": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1),
+            "summary": summary, "output": out}
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of ``pid`` and all its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def big_pdf(source_folder: Path, out: Path, pages: int) -> Path:
+    """A ``pages``-page scanner PDF made by cycling the pages of the JPEG set (embedded JPEG per page)."""
+    from PIL import Image
+
+    images = sorted(source_folder.glob("*.jpg"))
+    with pikepdf.new() as pdf:
+        for i in range(pages):
+            path = images[i % len(images)]
+            with Image.open(path) as im:
+                width, height = im.size
+                dpi = float(im.info.get("dpi", (300, 300))[0]) or 300.0
+            stream = pikepdf.Stream(pdf, path.read_bytes())
+            stream.Type, stream.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+            stream.Width, stream.Height = width, height
+            stream.ColorSpace, stream.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+            stream.Filter = pikepdf.Name.DCTDecode
+            w_pt, h_pt = width * 72 / dpi, height * 72 / dpi
+            content = pikepdf.Stream(pdf, f"q {w_pt:.2f} 0 0 {h_pt:.2f} 0 0 cm /Im0 Do Q".encode())
+            page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, w_pt, h_pt], Contents=content,
+                                      Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=stream)))
+            pdf.pages.append(pikepdf.Page(page))
+        pdf.save(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sheets", type=int, default=20, help="SIPAS sheets (6 pages each) per format")
+    parser.add_argument("--big-pages", type=int, default=1000, help="pages of the memory test PDF (0 = skip)")
+    parser.add_argument("--jobs", type=int, default=0)
+    args = parser.parse_args()
+    report: dict[str, Any] = {"machine": machine(), "jobs": worker_count(args.jobs)}
+    print(f"machine: {report['machine']}, workers {report['jobs']}")
+    with tempfile.TemporaryDirectory(prefix="phieu-speed-") as tmp:
+        ws, sets = prepare(Path(tmp), args.sheets, args.jobs)
+        for name, folder in sets.items():
+            decode, pages, dpi = decode_seconds(folder)
+            scan = run_scan(ws, folder, args.jobs)
+            s = scan["summary"]
+            per_page = scan["wall_seconds"] / max(pages, 1)
+            figures = {
+                "pages": pages, "mean_dpi": round(dpi), "pages_per_second": round(pages / scan["wall_seconds"], 2),
+                "pipeline_pages_per_second": s.get("pages_per_second"),
+                "decode_ms_per_page": round(1000 * decode / max(pages, 1), 1),
+                "wall_ms_per_page": round(1000 * per_page, 1),
+                "ratio_to_decode": round(per_page / (decode / max(pages, 1)), 2),
+                "peak_rss_mb": scan["peak_rss_mb"], "identified": s.get("identified"), "exit_code": scan["exit_code"],
+            }
+            report[name] = figures
+            print(f"{name}: {figures}")
+        if args.big_pages:
+            path = big_pdf(sets["jpeg"], Path(tmp) / "big.pdf", args.big_pages)
+            scan = run_scan(ws, path, args.jobs)
+            report["big_pdf"] = {"pages": args.big_pages, "size_mb": round(path.stat().st_size / 2**20, 1),
+                                 "peak_rss_mb": scan["peak_rss_mb"], "wall_seconds": scan["wall_seconds"],
+                                 "pages_per_second": round(args.big_pages / scan["wall_seconds"], 2),
+                                 "summary": scan["summary"]}
+            print(f"big pdf: { {k: v for k, v in report['big_pdf'].items() if k != 'summary'} }")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "throughput.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"written {OUT / 'throughput.json'}")
+
+
+if __name__ == "__main__":
+    main()
