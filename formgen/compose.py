@@ -223,7 +223,7 @@ def _static_frame(d: Definition, g: Geometry, stamp: StampPlace, page: int, coun
         ops.append(
             FillOp(m.cx - m.size / 2, m.cy - m.size / 2, m.size, m.size, m.shape.replace("square", "rect"))
         )
-    corner = s.mark_inset_mm + s.mark_mm / 2 + s.clear_mm
+    corner = s.mark_inset_mm + s.mark_mm / 2 + s.clear_mm + 1.0  # 1 mm more: glyph edges and antialiasing
     ops.append(
         TextOp(corner, s.mark_inset_mm + 1.2, _shortened(d.title, stamp.qr.x - corner - 4), REGULAR, 10.0)
     )

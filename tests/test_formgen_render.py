@@ -282,3 +282,31 @@ def test_every_font_is_embedded(sipas: BuiltForm, tmp_path: Path) -> None:
     fonts = [line.split() for line in listing.splitlines()[2:]]
     assert {f[0].split("+")[-1] for f in fonts} == {"DejaVuSans", "DejaVuSans-Bold", "DejaVuSansMono"}
     assert all(f[-5] == "yes" for f in fonts)  # the "emb" column
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_clear_paper_around_marks_and_qr(name: str) -> None:
+    """On the stamped page nothing but the mark itself lies within clear_mm of a mark, and the QR
+    square holds only its code (quiet zone white)."""
+    built = build_form(load_definition(EXAMPLES / name), large_print=name == NAMES[0])
+    out = io.BytesIO()
+    stamp_sheets(built, [1234567], bytes(32), out)
+    pdf, s, dpi = pdfium.PdfDocument(out.getvalue()), FormSettings(), 100
+    px = dpi / 25.4
+    for page in built.layout.pages:
+        image = _grey(pdf, page.number - 1, dpi)
+        for m in page.marks:
+            half, clear = m.size / 2 + 0.3, m.size / 2 + s.clear_mm
+            zone = image.copy()
+            rows = slice(int((m.cy - half) * px) - 1, int((m.cy + half) * px) + 2)
+            zone[rows, int((m.cx - half) * px) - 1 : int((m.cx + half) * px) + 2] = 255  # the mark itself
+            top, left = max(0, int((m.cy - clear) * px)), max(0, int((m.cx - clear) * px))
+            zone = zone[top : int((m.cy + clear) * px), left : int((m.cx + clear) * px)]
+            assert zone.size and zone.min() > 200, (name, page.number, m.name)
+        qr = page.qr
+        quiet = image[
+            int(qr.y * px) - 2 : int((qr.y + qr.h) * px) + 2, int(qr.x * px) - 2 : int((qr.x + qr.w) * px) + 2
+        ]
+        band = int(1.5 * px)  # the 4-module quiet zone is about 2.2 mm wide
+        for edge in (quiet[:band], quiet[-band:], quiet[:, :band], quiet[:, -band:]):
+            assert edge.min() > 200, (name, page.number, "qr quiet zone")
