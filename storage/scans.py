@@ -358,10 +358,10 @@ def _duplicate(session: Session, page: Page, counted: SheetPage, reading: PageRe
 
 def _answers_differ(session: Session, sheet_id: int, answers: list[AnswerReading]) -> bool:
     """True when a confident reading of the copy disagrees with a confident stored machine value."""
-    stored = {
-        (a.question, a.item): a.machine_value
-        for a in session.scalars(select(Answer).where(Answer.sheet_id == sheet_id, Answer.status != "review"))
-    }
+    confident = select(Answer.question, Answer.item, Answer.machine_value).where(
+        Answer.sheet_id == sheet_id, Answer.machine_state.in_(("answered", "blank")), Answer.kind.not_in(HANDWRITING_KINDS)
+    )
+    stored = {(question, item): value for question, item, value in session.execute(confident)}
     for reading in answers:
         if reading.needs_review or reading.kind in HANDWRITING_KINDS:
             continue

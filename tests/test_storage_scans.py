@@ -284,3 +284,13 @@ def test_two_writers_recording_the_same_page_store_it_once(survey: Database, fil
     assert first.status == "identified" and not first.already_recorded
     assert second[0].already_recorded and second[0].status == "identified"
     assert _count(survey, Page) == 1 and _count(survey, Answer) == 4 and _count(survey, SheetPage) == 1
+
+
+def test_a_copy_is_only_compared_with_confident_machine_readings(survey: Database, file_store: FileStore,
+                                                                 tmp_path: Path) -> None:
+    _record(survey, file_store, _scan_file(tmp_path, "a.pdf", b"A"), [outcome(0, 2, 1, page1_answers(b_review=True))])
+    with survey.session() as s:  # a reviewer settled the doubtful row
+        answer = s.scalars(select(Answer).where(Answer.item == "b")).one()
+        answer.final_value, answer.status = "1", "reviewed"
+    copy = _record(survey, file_store, _scan_file(tmp_path, "b.pdf", b"B"), [outcome(0, 2, 1, page1_answers(b="3"))])[0]
+    assert copy.status == "duplicate" and copy.review_items == 0
