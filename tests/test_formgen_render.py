@@ -310,3 +310,12 @@ def test_clear_paper_around_marks_and_qr(name: str) -> None:
         band = int(1.5 * px)  # the 4-module quiet zone is about 2.2 mm wide
         for edge in (quiet[:band], quiet[-band:], quiet[:, :band], quiet[:, -band:]):
             assert edge.min() > 200, (name, page.number, "qr quiet zone")
+
+
+@pytest.mark.parametrize(
+    ("name", "pages"),
+    [("sipas-2024.yaml", (4, 5)), ("counter-pks05.yaml", (1, 1)), ("counter-3level.yaml", (1, 1))],
+)
+def test_examples_have_their_intended_length(name: str, pages: tuple[int, int]) -> None:
+    layout = build_form(load_definition(EXAMPLES / name)).layout
+    assert pages[0] <= layout.page_count <= pages[1]
