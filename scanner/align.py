@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CLOCKWISE = ("top_left", "top_right", "bottom_right", "bottom_left")
 # The QR standard's quiet zone, which the layout's QR rectangle includes (formgen.render.QUIET_MODULES).
 QR_QUIET_MODULES = 4
+# Share of the mark rectangle's width and height the fitting points must span for an affine fit.
+_AFFINE_MIN_SPREAD = 0.5
 # Fill of the min-area rectangle halfway between a disc (0.785) and a square (1.0).
 _CIRCLE_FILL = 0.89
 
@@ -87,8 +89,8 @@ def fit_with_code(
     For pages whose marks are partly cut off (a skewed page cropped to A4 by the scanner): the
     code's four corners (``code_px``, (x, y) in its own order TL, TR, BR, BL) place the page
     roughly; every mark candidate within ``settings.code_mark_radius_mm`` of its predicted place
-    then anchors the fit across the page: affine with two marks or more, a similarity with one.
-    None when no mark is found.
+    then anchors the fit across the page: affine when the points span the page both ways, else a
+    similarity. None when no mark is found.
     """
     unit = code_rect.w / (modules + 2 * QR_QUIET_MODULES)
     x0, y0 = code_rect.x + QR_QUIET_MODULES * unit, code_rect.y + QR_QUIET_MODULES * unit
@@ -110,8 +112,11 @@ def fit_with_code(
     if found < 1:
         return None
     mm, px = np.vstack(src), np.vstack(dst)
-    # With one mark, only a similarity (turn, one scale, shift) is well determined: the code is small.
-    affine = _affine_fit(mm, px) if found >= 2 else _similarity_fit(mm, px)
+    # An affine map needs points spread along both page axes; marks on one side plus the small code
+    # determine only a similarity (turn, one scale, shift) well.
+    extent = np.ptp(np.array([[m.cx, m.cy] for m in marks]), axis=0)
+    spread = np.ptp(mm, axis=0) / extent
+    affine = _affine_fit(mm, px) if min(spread) >= _AFFINE_MIN_SPREAD else _similarity_fit(mm, px)
     residual = float(np.mean(np.hypot(*(np.hstack([mm, np.ones((len(mm), 1))]) @ affine.T - px).T)))
     matrix = np.vstack([affine, [0.0, 0.0, 1.0]])
     top = cv2.perspectiveTransform(np.array([[[0.0, 0.0], [1.0, 0.0]]]), matrix)[0]

@@ -3,8 +3,10 @@
 Order, cheapest first: a page with almost no ink is a blank (duplex) back and costs nothing more;
 then the registration marks give the transform; the QR code is decoded from a small crop where the
 layout puts it, else from the whole page (any orientation), else the printed digits line is OCR'd
-and resolved against the registered editions by its MAC. The QR's own orientation is checked
-against the marks': when they disagree the QR wins and the marks are re-assigned.
+and resolved against the registered editions by its MAC. The decoded code must lie where the
+alignment puts the layout's QR square, the right way up: when it does not, the code wins (the
+marks are re-fitted with its orientation, or the page is aligned on the code's corners and the
+marks that survive, e.g. when the scanner cut some off).
 
 Outcomes (``Identification.reason``): None (identified, page aligned), ``blank_page``, ``no_marks``
 (nothing to align on; the identity may still be known from the QR), ``unreadable`` (aligned but no
@@ -95,7 +97,7 @@ def identify_page(
     key = (parsed.identity.survey, parsed.identity.edition)
     if key not in editions:
         return _result(page, _outcome("unknown_survey", clock, decoded, parsed.identity), alignment)
-    if not verify(parsed, secret) or parsed.identity.page > editions[key].page_count:
+    if not verify(parsed, secret) or not 1 <= parsed.identity.page <= editions[key].page_count:
         return _result(page, _outcome("forged", clock, decoded, parsed.identity), alignment)
     page_layout = editions[key].page(parsed.identity.page)
     alignment = _settle_alignment(page, alignment, decoded, page_layout, settings)
