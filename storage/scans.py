@@ -93,28 +93,31 @@ def start_batch(session: Session, source: str, user: str) -> ScanBatch:
     return batch
 
 
-def register_file(session: Session, store: FileStore, path: Path, batch: ScanBatch) -> tuple[ScanFile, bool]:
+def register_file(session: Session, store: FileStore, path: Path, batch: ScanBatch, *,
+                  name: str | None = None) -> tuple[ScanFile, bool]:
     """Keep the original unchanged in the store and return its row, plus whether it was already done.
 
     A file whose every page was recorded earlier (same content, whatever its name) is left exactly
     as it is; a file from an interrupted run is returned for its missing pages to be recorded.
+    ``name`` is the name to remember when ``path`` is a temporary copy (a browser upload).
     """
     path = Path(path)
-    sha = store.put_file(path)
+    shown = Path(name) if name else path
+    sha = store.put_file(path, suffix=shown.suffix.lower())
     existing = session.scalar(select(ScanFile).where(ScanFile.sha256 == sha))
     if existing is not None:
         return existing, existing.status == "done"
     scan_file = ScanFile(
         sha256=sha,
-        original_name=str(path),
+        original_name=str(shown),
         size=path.stat().st_size,
-        media_type=MEDIA_TYPES.get(path.suffix.lower(), ""),
+        media_type=MEDIA_TYPES.get(shown.suffix.lower(), ""),
         batch_id=batch.id,
     )
     session.add(scan_file)
     session.flush()
     audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.file_received", entity="scan_file",
-                 entity_id=scan_file.id, detail={"name": path.name, "sha256": sha, "batch": batch.id})
+                 entity_id=scan_file.id, detail={"name": shown.name, "sha256": sha, "batch": batch.id})
     return scan_file, False
 
 

@@ -294,3 +294,12 @@ def test_a_copy_is_only_compared_with_confident_machine_readings(survey: Databas
         answer.final_value, answer.status = "1", "reviewed"
     copy = _record(survey, file_store, _scan_file(tmp_path, "b.pdf", b"B"), [outcome(0, 2, 1, page1_answers(b="3"))])[0]
     assert copy.status == "duplicate" and copy.review_items == 0
+
+
+def test_an_upload_keeps_the_name_the_browser_sent(survey: Database, file_store: FileStore, tmp_path: Path) -> None:
+    temporary = _scan_file(tmp_path, "tmpa1b2c3", b"\xff\xd8\xff phone photo")
+    with survey.session() as s:
+        scan_file, done = register_file(s, file_store, temporary, start_batch(s, "upload", "lan"), name="Ảnh phiếu 7.JPG")
+        assert not done
+        assert (scan_file.original_name, scan_file.media_type) == ("Ảnh phiếu 7.JPG", "image/jpeg")
+        assert file_store.path(scan_file.sha256).suffix == ".jpg"
