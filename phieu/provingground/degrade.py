@@ -23,6 +23,7 @@ Profile = Literal["office", "fax", "phone"]
 PROFILES: tuple[Profile, ...] = ("office", "fax", "phone")
 MM_PER_INCH = 25.4
 _TEXTURE_CELL_PX = 24  # low-frequency fields are drawn on a grid this coarse, then interpolated
+_BED_MARGIN_MM = 1.0  # white beyond the skewed sheet's corners on office and fax scans
 _NOISE_TILE_PX = 509  # sensor-noise tile (odd size: its repeats do not line up with 8x8 JPEG blocks)
 
 
@@ -94,8 +95,8 @@ def _fax(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> 
     warped, t = _scan_warp(
         image, dpi, out_dpi, angle + turn, float(rng.uniform(0.99, 1.01)), rng.uniform(-4, 4, 2)
     )
-    level = float(rng.uniform(165, 190))  # light pencil survives, as on a decent fax
-    noisy = _paper(warped, rng, gain=1.0, texture=0.0, noise=float(rng.uniform(8, 16)))
+    level = float(rng.uniform(155, 180))  # light pencil survives, as on a decent fax
+    noisy = _paper(warped, rng, gain=1.0, texture=0.0, noise=float(rng.uniform(5, 10)))
     binary = np.where(noisy < level, 0, 255).astype(np.uint8)
     h, w = binary.shape
     speckles = int(rng.integers(300, 2500))
@@ -104,7 +105,7 @@ def _fax(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -> 
     big = speckles // 10  # some specks are 2x2
     binary[ys[:big] + 1, xs[:big]] = 0
     binary[ys[:big], xs[:big] + 1] = 0
-    for row in rng.integers(0, h, int(rng.integers(0, 5))):  # a dropped scan line
+    for row in rng.integers(0, h, int(rng.integers(0, 4))):  # a dropped scan line
         binary[row, :] = 255
     return Degraded(binary, out_dpi, t, "fax", turn, None)
 
@@ -136,13 +137,15 @@ def _phone(image: np.ndarray, rng: np.random.Generator, dpi: float, turn: int) -
 def _scan_warp(
     image: np.ndarray, dpi: float, out_dpi: float, angle: float, scale: float, shift_mm: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate (degrees, counter-clockwise as displayed) and scale about the centre onto an A4-sized
-    scanner bed at ``out_dpi``; a quarter turn swaps the output's width and height."""
+    """Rotate (degrees, counter-clockwise as displayed) and scale about the centre, then shift, onto
+    a white scanner bed at ``out_dpi`` just large enough for the whole skewed sheet (scanners scan a
+    little beyond the paper; cutting off a corner would cut the QR code's quiet zone)."""
     h, w = image.shape
     k = out_dpi / dpi
-    out_w, out_h = round(w * k), round(h * k)
-    if round(angle / 90) % 2:
-        out_w, out_h = out_h, out_w
+    rad = np.deg2rad(angle)
+    margin = 2 * (float(np.abs(shift_mm).max()) + _BED_MARGIN_MM) * out_dpi / MM_PER_INCH
+    out_w = int(np.ceil(k * scale * (w * abs(np.cos(rad)) + h * abs(np.sin(rad))) + margin))
+    out_h = int(np.ceil(k * scale * (w * abs(np.sin(rad)) + h * abs(np.cos(rad))) + margin))
     a = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale * k), np.float64)
     a[:, 2] += (out_w / 2 - w / 2, out_h / 2 - h / 2)
     a[:, 2] += shift_mm * out_dpi / MM_PER_INCH
