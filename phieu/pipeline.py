@@ -43,6 +43,7 @@ from storage.models import Edition, Page, ScanBatch, ScanFile, Sheet, Survey
 
 log = logging.getLogger(__name__)
 
+SINGLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}  # always one page: read by the worker, not the parent
 Progress = Callable[[int, int], None]
 """Called after every page with (pages done, pages expected in this run)."""
 
@@ -242,6 +243,11 @@ class _Run:
             self._maybe_finish(file_id)
 
     def _file_jobs(self, file_id: int, state: _FileState, done: set[int]) -> Iterator[PageJob]:
+        if state.path.suffix.lower() in SINGLE_IMAGE_SUFFIXES:  # one page: let the worker decode it
+            if 0 not in done:
+                state.submitted += 1
+                yield PageJob(file_id, state.path, 0, None, read_here=True)
+            return
         try:
             for page in iter_pages(state.path, settings=self.settings.scan):
                 if page.index in done:

@@ -21,12 +21,14 @@ import numpy as np
 
 from formgen.identity import SheetIdentity
 from formgen.layout import Layout
+from phieu.errors import InputFileError
 from phieu.provingground.render import render_pdf_page
 from phieu.settings import Settings
 from recognition.page import read_page
 from scanner.align import find_alignment, warp_to_layout
 from scanner.identify import identify_page
-from scanner.types import Identification, PageImage
+from scanner.ingest import iter_pages
+from scanner.types import Identification, PageError, PageImage
 from storage.scans import PageOutcome
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class PageJob:
     index: int  # 0-based page index in the file
     page: PageImage | None
     error: str | None = None
+    read_here: bool = False  # a one-page image file: the worker decodes it, sparing the parent
 
 
 @dataclass
@@ -94,6 +97,8 @@ def process_page(job: PageJob) -> PageResult:
     """Identify, align and read one page. Never raises for a bad page: the outcome says what went wrong."""
     context = _require_context()
     started = time.perf_counter()
+    if job.read_here:
+        job = _read_in_worker(job, context)
     if job.page is None or job.page.image is None:
         outcome = _unreadable(job, job.error or _where(job, "không đọc được ảnh trang"))
         return PageResult(job.file_key, outcome, time.perf_counter() - started)
@@ -104,6 +109,17 @@ def process_page(job: PageJob) -> PageResult:
         outcome = _unreadable(job, _where(job, f"lỗi khi xử lý trang ({type(exc).__name__}: {exc})"))
         timings = {}
     return PageResult(job.file_key, outcome, time.perf_counter() - started, timings)
+
+
+def _read_in_worker(job: PageJob, context: WorkerContext) -> PageJob:
+    try:
+        for page in iter_pages(job.path, settings=context.settings.scan):
+            if isinstance(page, PageError):
+                return PageJob(job.file_key, job.path, job.index, None, page.message)
+            return PageJob(job.file_key, job.path, job.index, page)
+    except InputFileError as exc:
+        return PageJob(job.file_key, job.path, job.index, None, str(exc))
+    return PageJob(job.file_key, job.path, job.index, None, _where(job, "tệp không có trang nào"))
 
 
 def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOutcome, dict[str, float]]:
