@@ -29,11 +29,11 @@ def mm_box_to_px(x: float, y: float, w: float, h: float, *, dpi: float) -> tuple
 
 
 def darkness_map(image: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> np.ndarray:
-    """Darkness of each pixel relative to the local paper brightness: float32 (rows, cols) in 0..1.
+    """Darkness of each pixel relative to the local paper brightness: uint8 (rows, cols), 0 paper .. 255 black.
 
     The paper level is a grey-level closing (max filter) over ``settings.background_mm``, wider than any
     filled box, so uneven light and shadows of phone photos divide out while marks stay dark. A 1-bit fax
-    page passes through unchanged (paper 255, ink 0 → darkness 1).
+    page passes through unchanged (paper 255, ink 0 → darkness 255). uint8 keeps a page pass at ~1 ms.
     """
     small_factor = 4  # the paper level varies slowly: estimate it on a quarter-size copy (16x fewer pixels)
     rows, cols = image.shape
@@ -42,11 +42,9 @@ def darkness_map(image: np.ndarray, *, dpi: float, settings: RecognitionSettings
     k = max(3, int(round(settings.background_mm * px_per_mm(dpi) / small_factor)) | 1)
     paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     paper = cv2.blur(paper, (k, k))
-    paper = cv2.resize(paper, (cols, rows), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    np.maximum(paper, 1.0, out=paper)
-    dark = 1.0 - image.astype(np.float32) / paper
-    np.clip(dark, 0.0, 1.0, out=dark)
-    return dark
+    paper = np.maximum(cv2.resize(paper, (cols, rows), interpolation=cv2.INTER_LINEAR), 1)
+    relative = cv2.divide(image, paper, scale=255.0)  # paper → 255, saturating
+    return np.asarray(255 - relative, dtype=np.uint8)
 
 
 def blank_ink_mask(blank: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> np.ndarray:
@@ -83,7 +81,8 @@ def ink_threshold(darkness: np.ndarray, printed: np.ndarray, windows: Sequence[t
                   settings: RecognitionSettings) -> tuple[float, float]:
     """Per-sheet pixel-ink threshold and the sheet's ink level (both darkness, 0..1).
 
-    ``windows`` are (row0, row1, col0, col1) where respondents write (box interiors). In each, the 95th
+    ``darkness`` is uint8 (see darkness_map); ``windows`` are (row0, row1, col0, col1) where respondents
+    write (box interiors). In each, the 95th
     percentile darkness of the unprinted pixels says how dark its ink is (a few noisy pixels cannot move
     it); the sheet's ink level is the median over the windows that hold ink at all. The threshold is half
     of the level, between ``ink_darkness_floor`` (light pencil) and ``ink_darkness`` (pen). A sheet with
@@ -93,9 +92,15 @@ def ink_threshold(darkness: np.ndarray, printed: np.ndarray, windows: Sequence[t
     for r0, r1, c0, c1 in windows:
         values = darkness[r0:r1, c0:c1][~printed[r0:r1, c0:c1]]
         if values.size:
-            levels.append(float(np.percentile(values, 95)))
+            levels.append(percentile95(values) / 255.0)
     inked = [v for v in levels if v > 2 * settings.ink_darkness_floor]
     if not inked:
         return settings.ink_darkness, 1.0
     level = float(np.median(inked))
     return min(settings.ink_darkness, max(settings.ink_darkness_floor, level / 2)), level
+
+
+def percentile95(values: np.ndarray) -> float:
+    """95th percentile (nearest rank) of a non-empty 1-D array; np.partition, 5x faster than np.percentile."""
+    k = min(values.size - 1, int(0.95 * values.size))
+    return float(np.partition(values, k)[k])

@@ -33,6 +33,7 @@ from recognition.ink import (
     darkness_map,
     ink_threshold,
     mm_box_to_px,
+    percentile95,
     px_per_mm,
 )
 from recognition.types import BoxMeasure, BoxState
@@ -43,16 +44,27 @@ NEIGHBOUR_MM = 15.0  # residual alignment error varies smoothly over a few centi
 MATCH_MIN = 0.4  # normalised correlation below which a box's own shift estimate is not trusted
 
 
+@dataclass(frozen=True)
+class BlankMaster:
+    """What the blank master page prints, prepared once per edition page (see ``prepare_blank``)."""
+
+    darkness: np.ndarray  # uint8 (rows, cols), 0 paper .. 255 black
+    printed: np.ndarray  # bool (rows, cols): printed ink grown by blank_dilate_mm
+
+
 @dataclass
 class PageInk:
     """The ink maps of one aligned page, shared by box measurement and handwriting regions."""
 
-    darkness: np.ndarray  # float32 (rows, cols), 0 paper .. 1 black, relative to local paper
-    ink: np.ndarray  # bool (rows, cols): respondent-or-printed ink (specks are removed per window)
-    printed: np.ndarray  # bool (rows, cols): what the blank prints, grown by blank_dilate_mm
-    blank_darkness: np.ndarray  # float32 (rows, cols) of the blank master
-    threshold: float  # pixel darkness counted as ink on this sheet
+    darkness: np.ndarray  # uint8 (rows, cols), 0 paper .. 255 black, relative to the local paper
+    ink: np.ndarray  # bool (rows, cols): darker than the sheet's threshold (printed or not)
+    blank: BlankMaster
+    threshold: float  # pixel darkness (0..1) counted as ink on this sheet
     level: float  # the sheet's typical ink darkness (pencil ~0.3, pen ~0.8)
+
+    @property
+    def printed(self) -> np.ndarray:
+        return self.blank.printed
 
 
 @dataclass
@@ -64,17 +76,22 @@ class BoxReadout:
     shifts: np.ndarray  # (n, 3): measured (dy, dx) px and 1.0 where the match was trusted
 
 
-def page_ink(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: float,
+def prepare_blank(blank: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> BlankMaster:
+    """The blank master page (uint8 grey rendered at ``dpi``) ready for measuring; reuse it for every sheet."""
+    return BlankMaster(np.asarray(255 - blank, dtype=np.uint8), blank_ink_mask(blank, dpi=dpi, settings=settings))
+
+
+def page_ink(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
              settings: RecognitionSettings) -> PageInk:
     """Compute the darkness and ink maps of ``aligned`` (see PageInk)."""
-    blank = match_size(blank, aligned.shape)
+    if isinstance(blank, np.ndarray):
+        blank = prepare_blank(match_size(blank, aligned.shape), dpi=dpi, settings=settings)
+    elif blank.printed.shape != aligned.shape:
+        raise ValueError(f"aligned page {aligned.shape} and blank master {blank.printed.shape} differ in size")
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
-    printed = blank_ink_mask(blank, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
-    threshold, level = ink_threshold(darkness, printed, interiors, settings=settings)
-    ink = darkness > threshold
-    blank_darkness = 1.0 - blank.astype(np.float32) / 255.0
-    return PageInk(darkness, ink, printed, blank_darkness, threshold, level)
+    threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings)
+    return PageInk(darkness, darkness > threshold * 255, blank, threshold, level)
 
 
 def match_size(blank: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -109,7 +126,7 @@ def rect_shift(ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSet
     r0, r1, c0, c1 = _window(rect, settings.ring_mm, dpi=dpi)
     if r == 0 or r0 - r < 0 or c0 - r < 0 or r1 + r > rows or c1 + r > cols:
         return 0, 0, 0.0
-    template = ink.blank_darkness[r0:r1, c0:c1]
+    template = ink.blank.darkness[r0:r1, c0:c1]
     if float(template.std()) < 1e-3:
         return 0, 0, 0.0
     search = ink.darkness[r0 - r:r1 + r, c0 - r:c1 + r]
@@ -164,6 +181,7 @@ class _Shares:
     darkness: float  # mean darkness of that ink
     span: float  # the widest ink stroke in the box: smaller bounding-box side / box side (0..1+)
     spread: float  # the same for all the ink in the box together (fragments of a grainy pencil stroke)
+    scattered: float  # inner share of dark pixels, specks included, when they spread across the box
 
 
 def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], interiors: np.ndarray, *,
@@ -183,16 +201,18 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
     r0, c0 = max(0, w0, -dy), max(0, v0, -dx)
     r1, c1 = min(rows, w1, rows - dy), min(cols, v1, cols - dx)
     if r1 <= r0 or c1 <= c0:
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0)
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
     dark = ink.darkness[r0 + dy:r1 + dy, c0 + dx:c1 + dx]
     unprinted = dark[~printed]
-    own_level = float(np.percentile(unprinted, 95)) if unprinted.size else 0.0
+    own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
     threshold = ink.threshold
     if own_level > 2 * settings.ink_darkness_floor:
         threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(((dark > threshold) & ~printed).astype(np.uint8),
-                                                               connectivity=8)
+    candidate = (dark > threshold * 255) & ~printed
+    if not candidate.any():  # most boxes of a sheet: nothing to label
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.view(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
     keep[0] = False
     area = interiors[r0:r1, c0:c1]
@@ -208,13 +228,20 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
     inner_share = float(new[inner].mean()) if inner.any() else 0.0
     ring_share = float(new[ring].mean()) if ring.any() else 0.0
     counted = new & (inner | ring)
-    darkness = float(dark[counted].mean()) if counted.any() else 0.0
+    darkness = float(dark[counted].mean()) / 255 if counted.any() else 0.0
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     in_box = np.unique(labels[new & inner])
     span = max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in in_box), default=0) / side
-    rows_in, cols_in = np.nonzero(new & inner)
-    spread = min(np.ptp(rows_in), np.ptp(cols_in)) / side if rows_in.size else 0.0
-    return _Shares(inner_share, ring_share, darkness, float(span), float(spread))
+    spread = _spread(new & inner) / side
+    dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
+    scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
+    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered)
+
+
+def _spread(mask: np.ndarray) -> int:
+    """The smaller side (px) of the bounding box of all True pixels of ``mask`` (0 when none)."""
+    rows, cols = np.nonzero(mask)
+    return int(min(np.ptp(rows), np.ptp(cols))) if rows.size else 0
 
 
 def sheet_thresholds(ink: PageInk, *, settings: RecognitionSettings) -> dict[str, float]:
@@ -251,7 +278,8 @@ def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: Re
     """
     k = light_ink_scale(m.darkness, settings=settings) if m.darkness > 0 else 1.0
     nothing = (m.inner < t["empty_below"] * k and m.ring < t["ring_empty_below"] * k
-               and m.spread < settings.stroke_span_min)  # faint ink spread across the box is not nothing
+               and m.spread < settings.stroke_span_min  # faint ink spread across the box is not nothing,
+               and m.scattered < t["empty_below"] * k / 2)  # nor a stroke dissolved into dots
     if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
         if m.inner >= t["cancelled_above"]:
             return "cancelled"
@@ -263,11 +291,13 @@ def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: Re
     if m.ring >= t["ring_marked_above"] * k:
         return "marked"  # a circle around the box and its printed code, or a tick drawn beside it
     if m.inner >= t["empty_below"] * k / 2 and m.span >= settings.stroke_span_min:
-        return "marked"  # one stroke across the box: a thin or broken (fax, pencil) tick or cross
+        return "marked"  # one stroke across the box: a thin tick or cross
+    if m.inner >= t["empty_below"] * k and m.spread >= settings.stroke_span_min:
+        return "marked"  # ink enough, spread across the box: a stroke broken up by a fax or grainy pencil
     return "empty" if nothing else "uncertain"
 
 
-def read_boxes(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: float,
+def read_boxes(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
                settings: RecognitionSettings) -> BoxReadout:
     """Measure every box of ``page``; returns the measures, the thresholds used and the ink maps.
 
@@ -291,7 +321,7 @@ def read_boxes(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi:
     return BoxReadout(measures, thresholds, ink, centres, measured)
 
 
-def measure_boxes(aligned: np.ndarray, blank: np.ndarray, page: PageLayout, *, dpi: float,
+def measure_boxes(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
                   settings: RecognitionSettings) -> list[BoxMeasure]:
     """Measure every answer box of ``page`` on the aligned scan (see the module docstring)."""
     return read_boxes(aligned, blank, page, dpi=dpi, settings=settings).boxes
