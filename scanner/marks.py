@@ -31,9 +31,11 @@ _MAX_CANDIDATES = 12
 _MIN_FILL = 0.6
 _MIN_SOLIDITY = 0.85
 _MIN_SQUARENESS = 0.7
-# A mark cut by the image edge is still used while it keeps this share of its extent (centroid
-# off by at most (1 - share) / 2 of a mark, 0.3 mm for 6 mm marks).
+# A mark cut by the image edge is still used while it keeps this share of its extent; its centre
+# then comes from the uncut edge.
 _CLIP_KEEP = 0.9
+# Gaps narrower than this share of a mark's side are closed before the mark is measured.
+_GAP_SHARE = 0.08
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ def refine(image: np.ndarray, centre: tuple[float, float], *, side: float) -> Ma
     if crop.size == 0:
         return None
     _, binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    # Close small gaps (a fax's dropped scan line, specks of paper) that would split the mark.
+    gap = max(3, int(side * _GAP_SHARE) | 1)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8))
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
     if count < 2:
         return None
@@ -146,15 +151,31 @@ def refine(image: np.ndarray, centre: tuple[float, float], *, side: float) -> Ma
     (_, _), (rw, rh), _ = cv2.minAreaRect(max(contours, key=cv2.contourArea))
     area = float(stats[best, cv2.CC_STAT_AREA])
     fill = area / max((rw + 1) * (rh + 1), 1.0)
-    cx, cy = centroids[best]
+    cx, cy = _edge_centre(stats[best], centroids[best], (x0, y0), image.shape)
     return MarkCandidate(float(cx + x0), float(cy + y0), float(np.sqrt(area)), float(fill), 1.0)
+
+
+def _edge_centre(
+    stat: np.ndarray, centroid: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...]
+) -> tuple[float, float]:
+    """The blob's centre (crop coordinates): its centroid, except along an axis where the image border
+    cuts it; there, half the uncut extent from the far edge (a mark is as wide as it is high)."""
+    left, top, width, height = (int(v) for v in stat[:4])
+    extent = max(width, height)
+    centre = [float(centroid[0]), float(centroid[1])]
+    for axis, (start, size, limit) in enumerate([(left, width, shape[1]), (top, height, shape[0])]):
+        if start + origin[axis] <= 0:
+            centre[axis] = start + size - 1 - (extent - 1) / 2
+        elif start + origin[axis] + size >= limit:
+            centre[axis] = start + (extent - 1) / 2
+    return centre[0], centre[1]
 
 
 def _clipped(stat: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...]) -> bool:
     """True when a blob (stats row, in a crop at ``origin``) is cut noticeably by the image border.
 
     A mark is as wide as it is high; one that touches the border and has lost more than
-    ``_CLIP_KEEP`` of its extent would shift its centroid by more than a few tenths of a mm.
+    ``1 - _CLIP_KEEP`` of its extent is refused (its centre is then guessed from too little).
     """
     left, top = int(stat[0]) + origin[0], int(stat[1]) + origin[1]
     width, height = int(stat[2]), int(stat[3])
