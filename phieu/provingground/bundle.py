@@ -1,7 +1,7 @@
 """Whole bundles of returned sheets for the demo, the benchmarks and end-to-end tests.
 
 ``make_bundle`` renders each stamped page at 300 dpi, fills it from a random ground truth, degrades
-it and writes the scan files, one page in memory at a time. ``stamp_forged`` prints sheets whose QR
+it and writes the scan files, one sheet in memory at a time. ``stamp_forged`` prints sheets whose QR
 is signed with a wrong secret; ``make_photocopy`` scans an already filled sheet again (the very same
 marks, a new degradation), as when a bundle goes through the scanner twice.
 """

@@ -93,7 +93,7 @@ class _Hand:
             self._ink(draw[mark.style](box), pen, _grow(box, 4.0))
 
     def write(self, region: HandwritingRegion) -> None:
-        """Cursive-like scribble lines inside the region, ~6 mm x-height lines, never outside."""
+        """Cursive-like scribbles on lines 7 mm apart (~3 mm letters), strictly inside the region."""
         inner = _grow(region, -1.0)
         line_h = min(7.0, inner.h)
         strokes: list[list[Point]] = []
