@@ -44,6 +44,7 @@ PHONE_SHEETS = 3  # sheets photographed with a phone instead of scanned
 
 @dataclass
 class DemoResult:
+    workspace: Workspace
     home: Path
     summary: ScanSummary
     export_path: Path
@@ -66,7 +67,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo in a fresh workspace (an earlier demo workspace there is replaced)."""
     root = _fresh(demo_home(home))
-    ws = Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    ws = open_demo_workspace(root)
     settings = ws.settings
     if jobs is not None:
         settings = settings.model_copy(update={"scan": settings.scan.model_copy(update={"jobs": jobs})})
@@ -87,12 +88,13 @@ def run_demo(
         header, rows = export_rows(session, built.layout.survey)
         score = score_answers(session, built.layout.survey, truths)
     write_csv(export_path, header, rows)
-    say(
-        f"So với đáp án thật / against the ground truth: {score.correct} đúng / correct, {score.wrong} sai / wrong, "
-        f"{score.review} cần duyệt / to review ({score.review_share:.1%})"
-    )
     db.dispose()
-    return DemoResult(root, summary, export_path, score, print_path)
+    return DemoResult(ws, root, summary, export_path, score, print_path)
+
+
+def open_demo_workspace(root: Path) -> Workspace:
+    """The demo's workspace: always its own SQLite file, whatever PHIEU_DATABASE_URL says."""
+    return Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
 
 
 def _fresh(root: Path) -> Path:

@@ -138,25 +138,32 @@ def demo(ctx: click.Context, demo_home: Path | None, sheets: int, no_serve: bool
     home = demo_home or (Path(ctx.obj.home) / "demo" if ctx.obj.home else None)
     result = run_demo(home, sheets=sheets, jobs=jobs, say=click.echo)
     print_summary(result.summary)
+    score = result.score
+    click.echo(
+        f"So với đáp án thật / against the ground truth: {score.correct} đúng / correct, {score.wrong} sai / wrong, "
+        f"{score.review} cần duyệt / to review ({score.review_share:.1%})"
+    )
     click.echo(f"CSV: {result.export_path}")
     click.echo(f"Xong sau / done in {time.perf_counter() - started:.0f} s. Không gian làm việc / workspace: {result.home}")
     if no_serve:
         return
-    _serve_demo(result.home, port, DEMO_USER, DEMO_PASSWORD)
+    _serve_demo(result.workspace, port, DEMO_USER, DEMO_PASSWORD)
 
 
-def _serve_demo(home: Path, port: int, username: str, password: str) -> None:
+def _serve_demo(ws: Workspace, port: int, username: str, password: str) -> None:
     from review_ui.accounts import create_user
     from review_ui.app import serve
     from storage.db import Database
 
-    ws = Workspace.open(home)
-    with Database.for_workspace(ws).session() as session:
-        create_user(session, username, password, "reviewer", full_name="Người duyệt thử / demo reviewer", actor="demo")
+    db = Database.for_workspace(ws)
+    with db.session() as session:
+        create_user(session, username, password, "supervisor", full_name="Người duyệt thử / demo reviewer",
+                    actor="demo")
+    db.dispose()
 
-    def ready(*_args: object) -> None:
-        click.echo(f"Giao diện duyệt / review UI: http://127.0.0.1:{port}/  "
-                   f"đăng nhập / login: {username} / {password}  (Ctrl+C để dừng / to stop)")
+    def ready(url: str) -> None:
+        click.echo(f"Giao diện duyệt / review UI: {url}  đăng nhập / login: {username} / {password}  "
+                   "(Ctrl+C để dừng / to stop)")
 
     serve(ws, "127.0.0.1", port, ready_callback=ready)
 
