@@ -116,3 +116,15 @@ def test_mm_and_px_round_trip():
     assert alignment is not None
     pts = np.array([[20.0, 30.0], [150.0, 250.0]])
     assert np.allclose(px_to_mm(alignment, mm_to_px(alignment, pts)), pts, atol=1e-6)
+
+
+def test_a_dropped_scan_line_through_the_marks_does_not_shift_them():
+    # A fax loses a whole pixel row now and then; through the top marks it splits them in two.
+    moved = move(clean_page(1, dpi=200), dpi=200, angle=0.5)
+    fax = np.where(moved.image < 170, 0, 255).astype(np.uint8)
+    top_left = next(m for m in _marks() if m.name == "top_left")
+    row = cv2.perspectiveTransform(np.array([[[top_left.cx, top_left.cy + 1.0]]]), moved.truth)[0, 0, 1]
+    fax[int(row), :] = 255
+    alignment = find_alignment(fax, marks=_marks(), dpi=200, settings=SETTINGS)
+    assert alignment is not None
+    assert box_error_mm(alignment, moved.truth, layout(), 1, 200) < 0.25
