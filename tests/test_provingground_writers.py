@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pikepdf
@@ -53,6 +54,20 @@ def test_pdf_has_one_jpeg_per_page_at_its_dpi(tmp_path: Path) -> None:
             assert render.shape == (400, 300)
             assert np.abs(render.astype(int) - images[i]).mean() < 4  # JPEG q80, same pixels
     assert page_count(path) == 3
+
+
+def test_pdf_of_one_bit_pages_holds_ccitt_g4(tmp_path: Path) -> None:
+    images = [np.where(p < 128, 0, 255).astype(np.uint8) for p in pages(2)]
+    path = tmp_path / "bw.pdf"
+    assert write_pdf(images, path, dpi=200, g4=True) == 2
+    with pikepdf.open(path) as pdf:
+        for page, original in zip(pdf.pages, images, strict=True):
+            (stream,) = page.get_images().values()
+            image = pikepdf.PdfImage(cast(pikepdf.Stream, stream))
+            assert image.filters == ["/CCITTFaxDecode"] and image.bits_per_component == 1
+            assert np.array_equal(np.array(image.as_pil_image()), original > 0)  # lossless, not inverted
+    for render, original in zip(iter_render_pdf(path, dpi=200), images, strict=True):
+        assert np.array_equal(render, original)
 
 
 def test_tiff_g4_is_multipage_one_bit_with_resolution(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ class _Sink:
     def add(self, page: Degraded) -> None:
         quality = page.jpeg_quality or 85
         if isinstance(self._writer, PdfScanWriter):
-            self._writer.add(page.image, dpi=page.dpi, jpeg_quality=quality)
+            self._writer.add(page.image, dpi=page.dpi, jpeg_quality=quality, g4=page.jpeg_quality is None)
         elif isinstance(self._writer, TiffG4Writer):
             self._writer.add(page.image, dpi=page.dpi)
         else:
@@ -96,7 +96,7 @@ def make_bundle(
 
     A ``BuiltForm`` is stamped first with ``secret``; a stamped PDF must hold exactly the pages of
     ``serials`` in order (what ``formgen.render.stamp_sheets`` writes). ``fmt="tiff"`` needs 1-bit
-    pages: use it with the "fax" profile.
+    pages: use it with the "fax" profile; a "fax" PDF holds CCITT G4 pages (a black-and-white scan).
     """
     pdf = _stamped(built_or_stamped_pdf, serials, secret)
     truths: list[SheetTruth] = []

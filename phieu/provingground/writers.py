@@ -12,6 +12,7 @@ or one per page.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image, TiffImagePlugin
 
 POINTS_PER_INCH = 72.0
+_STRIP_OFFSETS, _ROWS_PER_STRIP, _STRIP_BYTE_COUNTS = 273, 278, 279  # TIFF tags
 Dpi = float | Sequence[float]
 
 
@@ -36,12 +38,28 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def write_pdf(images: Iterable[np.ndarray], path: Path, *, dpi: Dpi = 300.0, jpeg_quality: int = 85) -> int:
-    """Write ``images`` as a PDF with one JPEG per page; returns the page count."""
+def write_pdf(
+    images: Iterable[np.ndarray], path: Path, *, dpi: Dpi = 300.0, jpeg_quality: int = 85, g4: bool = False
+) -> int:
+    """Write ``images`` as a PDF with one JPEG per page (``g4``: one 1-bit CCITT G4 image per page,
+    as office scanners do in black-and-white mode); returns the page count."""
     with PdfScanWriter(path) as pdf:
         for image, page_dpi in zip(images, _dpis(dpi), strict=False):
-            pdf.add(image, dpi=page_dpi, jpeg_quality=jpeg_quality)
+            pdf.add(image, dpi=page_dpi, jpeg_quality=jpeg_quality, g4=g4)
         return pdf.count
+
+
+def encode_g4(image: np.ndarray) -> bytes:
+    """Raw CCITT Group 4 data of a page (pixels below 128 black), as one strip of a TIFF."""
+    buffer = io.BytesIO()
+    height = image.shape[0]
+    Image.fromarray(_grey(image) >= 128).save(
+        buffer, "TIFF", compression="group4", tiffinfo={_ROWS_PER_STRIP: height}
+    )
+    with Image.open(buffer) as tiff:
+        assert isinstance(tiff, TiffImagePlugin.TiffImageFile)
+        (offset,), (length,) = tiff.tag_v2[_STRIP_OFFSETS], tiff.tag_v2[_STRIP_BYTE_COUNTS]
+    return buffer.getvalue()[offset : offset + length]
 
 
 class PdfScanWriter:
@@ -58,11 +76,15 @@ class PdfScanWriter:
         self._pdf = _PdfStream(self._fp)
         return self
 
-    def add(self, image: np.ndarray, *, dpi: float, jpeg_quality: int = 85) -> None:
+    def add(self, image: np.ndarray, *, dpi: float, jpeg_quality: int = 85, g4: bool = False) -> None:
         assert self._pdf is not None, "use PdfScanWriter as a context manager"
-        self.kids.append(
-            self._pdf.add_jpeg_page(encode_jpeg(image, jpeg_quality), image.shape[1], image.shape[0], dpi)
-        )
+        h, w = image.shape[:2]
+        if g4:  # Pillow's G4 strips decode with black as 1 (checked with PDFium and pikepdf)
+            params = b"/BitsPerComponent 1 /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d /BlackIs1 true >>"
+            self.kids.append(self._pdf.add_image_page(encode_g4(image), w, h, dpi, params % (w, h)))
+        else:
+            params = b"/BitsPerComponent 8 /Filter /DCTDecode"
+            self.kids.append(self._pdf.add_image_page(encode_jpeg(image, jpeg_quality), w, h, dpi, params))
 
     @property
     def count(self) -> int:
@@ -93,7 +115,8 @@ class _PdfStream:
             self.fp.write(b"\nstream\n" + stream + b"\nendstream")
         self.fp.write(b"\nendobj\n")
 
-    def add_jpeg_page(self, jpeg: bytes, width: int, height: int, dpi: float) -> int:
+    def add_image_page(self, data: bytes, width: int, height: int, dpi: float, params: bytes) -> int:
+        """A page showing one greyscale image; ``params`` holds its bit depth, filter and decode parameters."""
         page, content, img = self.next_id, self.next_id + 1, self.next_id + 2
         self.next_id += 3
         w_pt, h_pt = width * POINTS_PER_INCH / dpi, height * POINTS_PER_INCH / dpi
@@ -106,9 +129,9 @@ class _PdfStream:
         self._object(content, b"<< /Length %d >>" % len(draw), draw)
         self._object(
             img,
-            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
-            b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>" % (width, height, len(jpeg)),
-            jpeg,
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray %s /Length %d >>"
+            % (width, height, params, len(data)),
+            data,
         )
         return page
 
