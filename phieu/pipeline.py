@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,11 @@ class _Run:
         try:
             for result in executor.run(self._jobs(paths)):
                 self._record(result)
+        except BrokenProcessPool as exc:
+            raise PhieuError(
+                "Một tiến trình xử lý bị dừng đột ngột (thiếu bộ nhớ?); chạy lại lệnh để quét tiếp các trang còn lại "
+                "/ a worker process died; run the command again to finish the remaining pages"
+            ) from exc
         finally:
             executor.close()
         return self.summary
@@ -226,11 +232,15 @@ class _Run:
     def _jobs(self, paths: list[Path]) -> Iterator[PageJob]:
         for path in paths:
             self.summary.files += 1
-            with self.db.session() as session:
-                batch = session.get_one(ScanBatch, self.batch_id)
-                scan_file, complete = scans.register_file(session, self.store, path, batch)
-                file_id = scan_file.id
-                done = set(session.scalars(select(Page.index_in_file).where(Page.scan_file_id == file_id)))
+            try:
+                with self.db.session() as session:
+                    batch = session.get_one(ScanBatch, self.batch_id)
+                    scan_file, complete = scans.register_file(session, self.store, path, batch)
+                    file_id = scan_file.id
+                    done = set(session.scalars(select(Page.index_in_file).where(Page.scan_file_id == file_id)))
+            except PhieuError as exc:  # vanished or unreadable since it was found: name it, go on
+                self._file_failed(_FileState(path), str(exc))
+                continue
             if complete:
                 self.summary.files_already_done += 1
                 self._advance(_safe_page_count(path))
@@ -258,15 +268,23 @@ class _Run:
                 else:
                     yield PageJob(file_id, state.path, page.index, page)
         except InputFileError as exc:
-            state.error = str(exc)
+            self._file_failed(state, str(exc))
         except (OSError, ValueError, PhieuError) as exc:  # a reader library's own failure on a broken file
-            state.error = f"Tệp {state.path}: không đọc được ({exc}). Kiểm tra hoặc quét lại tệp này."
-        if state.error:
-            log.error("%s", state.error)
-            self.summary.errors.append(FileError(str(state.path), state.error))
+            self._file_failed(state, f"Tệp {state.path}: không đọc được ({exc}). Kiểm tra hoặc quét lại tệp này.")
+
+    def _file_failed(self, state: _FileState, message: str) -> None:
+        state.error = message
+        log.error("%s", message)
+        self.summary.errors.append(FileError(str(state.path), message))
 
     def _record(self, result: PageResult) -> None:
         state = self.files[result.file_key]
+        if result.file_error is not None:
+            self._file_failed(state, result.file_error)
+            state.recorded += 1
+            self._advance(1)
+            self._maybe_finish(result.file_key)
+            return
         with self.db.session() as session:
             scan_file = session.get_one(ScanFile, result.file_key)
             recorded = scans.record_page(session, self.store, scan_file, result.outcome)

@@ -69,6 +69,7 @@ class PageResult:
     outcome: PageOutcome
     seconds: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    file_error: str | None = None  # the whole file (a one-page image) could not be opened: nothing to record
 
 
 _CONTEXT: WorkerContext | None = None
@@ -99,6 +100,8 @@ def process_page(job: PageJob) -> PageResult:
     started = time.perf_counter()
     if job.read_here:
         job = _read_in_worker(job, context)
+        if job.page is None and job.error and job.index < 0:
+            return PageResult(job.file_key, _unreadable(job, job.error), 0.0, file_error=job.error)
     if job.page is None or job.page.image is None:
         outcome = _unreadable(job, job.error or _where(job, "không đọc được ảnh trang"))
         return PageResult(job.file_key, outcome, time.perf_counter() - started)
@@ -117,8 +120,8 @@ def _read_in_worker(job: PageJob, context: WorkerContext) -> PageJob:
             if isinstance(page, PageError):
                 return PageJob(job.file_key, job.path, job.index, None, page.message)
             return PageJob(job.file_key, job.path, job.index, page)
-    except InputFileError as exc:
-        return PageJob(job.file_key, job.path, job.index, None, str(exc))
+    except InputFileError as exc:  # the file itself: index -1 tells process_page to report it as such
+        return PageJob(job.file_key, job.path, -1, None, str(exc))
     return PageJob(job.file_key, job.path, job.index, None, _where(job, "tệp không có trang nào"))
 
 
