@@ -5,11 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scanner_helpers import box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
 
 from phieu.provingground.degrade import degrade
 from phieu.settings import ScanSettings
-from scanner.align import find_alignment, mm_to_px, px_to_mm, warp_to_layout
+from scanner.align import find_alignment, fit_marks, mm_to_px, px_to_mm, warp_to_layout
+from scanner.marks import MarkCandidate
 
 SETTINGS = ScanSettings()
 TOLERANCE_MM = 1.0
@@ -128,3 +131,32 @@ def test_a_dropped_scan_line_through_the_marks_does_not_shift_them():
     alignment = find_alignment(fax, marks=_marks(), dpi=200, settings=SETTINGS)
     assert alignment is not None
     assert box_error_mm(alignment, moved.truth, layout(), 1, 200) < 0.25
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    quarter=st.integers(0, 3),
+    angle=st.floats(-10, 10),
+    scale=st.floats(2.0, 25.0),  # px per mm: 50 to 635 dpi
+    shift=st.tuples(st.floats(-500, 500), st.floats(-500, 500)),
+    decoys=st.lists(st.tuples(st.floats(20, 190), st.floats(20, 277)), max_size=6),
+)
+def test_fit_marks_recovers_the_transform(quarter, angle, scale, shift, decoys):
+    """Round trip: marks placed by a known similarity (plus decoy blobs) give that transform back."""
+    theta = np.radians(angle + 90 * quarter)
+    truth = np.array([[scale * np.cos(theta), -scale * np.sin(theta), 1000 + shift[0]],
+                      [scale * np.sin(theta), scale * np.cos(theta), 1000 + shift[1]], [0, 0, 1.0]])
+    marks = _marks()
+
+    def blob(x_mm: float, y_mm: float, fill: float) -> MarkCandidate:
+        x, y, _ = truth @ np.array([x_mm, y_mm, 1.0])
+        return MarkCandidate(float(x), float(y), 6.0 * scale * (0.886 if fill < 0.9 else 1.0), fill, 0.95)
+
+    candidates = [blob(m.cx, m.cy, 0.785 if m.shape == "circle" else 0.98) for m in marks]
+    candidates += [blob(x, y, 0.98) for x, y in decoys]
+    alignment = fit_marks(candidates, marks=marks, settings=SETTINGS)
+    assert alignment is not None
+    assert alignment.rotation == quarter * 90
+    probe = np.array([[0.0, 0.0], [210.0, 0.0], [105.0, 148.0], [0.0, 297.0], [210.0, 297.0]])
+    expected = (truth @ np.hstack([probe, np.ones((5, 1))]).T).T[:, :2]
+    assert np.allclose(mm_to_px(alignment, probe), expected, atol=1e-3 * scale)
