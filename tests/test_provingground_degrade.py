@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from formgen.definition import load_definition
 from formgen.identity import parse_payload, verify
@@ -91,3 +94,18 @@ def test_turns_only_when_asked_and_same_seed_same_result(filled: np.ndarray) -> 
     assert np.array_equal(a.image, b.image) and np.array_equal(a.transform, b.transform)
     with pytest.raises(ValueError, match="unknown degradation profile"):
         degrade(filled, "xerox", np.random.default_rng(0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), profile=st.sampled_from(PROFILES), turns=st.booleans())
+def test_transform_maps_every_dot_onto_its_image(seed: int, profile: str, turns: bool) -> None:
+    """Round trip on a small card of dots: wherever the transform sends a dot, the result is dark there."""
+    card = np.full((600, 450), 255, np.uint8)
+    dots = np.array([(60, 60), (390, 70), (80, 520), (380, 540), (225, 300)], float)  # (x, y)
+    for x, y in dots:
+        cv2.circle(card, (int(x), int(y)), 9, 0, -1)
+    out = degrade(card, profile, np.random.default_rng(seed), dpi=DPI, turns=turns)
+    for x, y in apply(out.transform, dots):
+        row, col = int(round(y)), int(round(x))
+        assert 0 <= row < out.image.shape[0] and 0 <= col < out.image.shape[1]
+        assert out.image[row - 1 : row + 2, col - 1 : col + 2].mean() < 100, (profile, seed, x, y)
