@@ -24,6 +24,7 @@ from formgen.layout import Layout
 from phieu.errors import InputFileError
 from phieu.provingground.render import render_pdf_page
 from phieu.settings import Settings
+from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
 from scanner.align import find_alignment, warp_to_layout
 from scanner.identify import identify_page
@@ -73,7 +74,7 @@ class PageResult:
 
 
 _CONTEXT: WorkerContext | None = None
-_BLANKS: dict[tuple[str, str, int], np.ndarray] = {}
+_BLANKS: dict[tuple[str, str, int], BlankMaster] = {}
 
 
 def init_worker(context: WorkerContext) -> None:
@@ -84,13 +85,15 @@ def init_worker(context: WorkerContext) -> None:
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
 
 
-def blank_master(survey: str, edition: str, page_number: int) -> np.ndarray:
-    """The unstamped master page rendered at the canonical dpi, cached for the life of the worker."""
+def blank_master(survey: str, edition: str, page_number: int) -> BlankMaster:
+    """The unstamped master page rendered at the canonical dpi and prepared for measuring, cached for
+    the life of the worker."""
     context = _require_context()
     key = (survey, edition, page_number)
     if key not in _BLANKS:
         dpi = context.settings.recognition.canonical_dpi
-        _BLANKS[key] = render_pdf_page(context.blank_pdfs[(survey, edition)], page_number - 1, dpi=dpi)
+        image = render_pdf_page(context.blank_pdfs[(survey, edition)], page_number - 1, dpi=dpi)
+        _BLANKS[key] = prepare_blank(image, dpi=dpi, settings=context.settings.recognition)
     return _BLANKS[key]
 
 
