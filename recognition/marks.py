@@ -87,15 +87,16 @@ def page_ink(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLay
     if isinstance(blank, np.ndarray):
         blank = prepare_blank(match_size(blank, aligned.shape), dpi=dpi, settings=settings)
     elif blank.printed.shape != aligned.shape:
-        raise ValueError(f"aligned page {aligned.shape} and blank master {blank.printed.shape} differ in size")
+        blank = BlankMaster(255 - match_size(255 - blank.darkness, aligned.shape),
+                            match_size(blank.printed.view(np.uint8), aligned.shape, fill=0).view(bool))
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
     threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings)
     return PageInk(darkness, darkness > threshold * 255, blank, threshold, level)
 
 
-def match_size(blank: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The blank cropped or padded (white) at its bottom/right edge to ``shape``.
+def match_size(blank: np.ndarray, shape: tuple[int, ...], *, fill: int = 255) -> np.ndarray:
+    """The blank (uint8) cropped or padded with ``fill`` (white) at its bottom/right edge to ``shape``.
 
     Renderers round the page size differently (210 mm at 150 dpi is 1240 or 1241 px); both images
     share the top-left origin, so a pixel or two at the far edges does not matter. More is a mistake.
@@ -103,7 +104,7 @@ def match_size(blank: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     rows, cols = shape[:2]
     if abs(blank.shape[0] - rows) > 3 or abs(blank.shape[1] - cols) > 3:
         raise ValueError(f"aligned page {shape} and blank master {blank.shape} are not the same page size")
-    out = np.full((rows, cols), 255, np.uint8)
+    out = np.full((rows, cols), fill, np.uint8)
     r, c = min(rows, blank.shape[0]), min(cols, blank.shape[1])
     out[:r, :c] = blank[:r, :c]
     return out
