@@ -40,6 +40,7 @@ class ScanSettings(_Section):
     mark_darkness_min: float = Field(0.55, description="Contrast (0 paper .. 1 black) a mark's interior must reach; printed text blurs lighter.")
     mark_size_match: float = Field(0.3, description="Relative tolerance of each chosen mark's size against the size implied by the distances between the marks.")
     code_mark_radius_mm: float = Field(8.0, description="When marks are cut off: how far from where the QR code predicts a mark a blob may lie to be taken for it (mm).")
+    fit_residual_max_mm: float = Field(0.5, description="Largest mean misfit (mm) of the code corners and marks an alignment without four marks is fitted on.")
     blank_ink_max: float = Field(0.003, description="Share of dark pixels below which a page is a blank back (duplex) page.")
     blank_darkness: float = Field(0.4, description="Darkness (0 paper .. 1 black) from which a pixel counts as ink in the blank-page test.")
     qr_margin_mm: float = Field(5.0, description="Margin around the layout's QR square cropped for decoding (mm).")

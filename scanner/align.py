@@ -90,7 +90,8 @@ def fit_with_code(
     code's four corners (``code_px``, (x, y) in its own order TL, TR, BR, BL) place the page
     roughly; every mark candidate within ``settings.code_mark_radius_mm`` of its predicted place
     then anchors the fit across the page: affine when the points span the page both ways, else a
-    similarity. None when no mark is found.
+    similarity. None when no mark is found or the points misfit by more than
+    ``settings.fit_residual_max_mm`` on average.
     """
     unit = code_rect.w / (modules + 2 * QR_QUIET_MODULES)
     x0, y0 = code_rect.x + QR_QUIET_MODULES * unit, code_rect.y + QR_QUIET_MODULES * unit
@@ -117,11 +118,12 @@ def fit_with_code(
     extent = np.ptp(np.array([[m.cx, m.cy] for m in marks]), axis=0)
     spread = np.ptp(mm, axis=0) / extent
     affine = _affine_fit(mm, px) if min(spread) >= _AFFINE_MIN_SPREAD else _similarity_fit(mm, px)
-    residual = float(np.mean(np.hypot(*(np.hstack([mm, np.ones((len(mm), 1))]) @ affine.T - px).T)))
+    residual = float(np.mean(np.hypot(*(np.hstack([mm, np.ones((len(mm), 1))]) @ affine.T - px).T))) / px_per_mm
+    if residual > settings.fit_residual_max_mm:
+        return None  # the points disagree (strong perspective, a decoy taken for a mark): do not guess
     matrix = np.vstack([affine, [0.0, 0.0, 1.0]])
     top = cv2.perspectiveTransform(np.array([[[0.0, 0.0], [1.0, 0.0]]]), matrix)[0]
-    return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual / px_per_mm,
-                     marks_found=found)
+    return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual, marks_found=found)
 
 
 def _similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
