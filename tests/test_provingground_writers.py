@@ -131,6 +131,7 @@ def test_bundle_photocopy_and_forgery(built: BuiltForm, tmp_path: Path) -> None:
     )
     assert [p.name for p in copies] == ["photocopy-0001.jpg"]
     with Image.open(copies[0]) as photo:
+        assert photo.info["dpi"] == (72, 72)  # like a camera, not the page's resolution
         assert qr_texts(np.array(photo.convert("L")))[0].startswith("PH1.THU-NGHIEM.1.0000012.1.")
 
     forged = make_bundle(

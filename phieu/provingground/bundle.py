@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Format = Literal["pdf", "tiff", "jpeg", "png"]
 FILL_DPI = 300.0
+PHONE_METADATA_DPI = 72.0  # what camera JPEGs claim, whatever the distance to the paper
 
 
 @dataclass
@@ -66,8 +67,9 @@ class _Sink:
                 self.out_dir
                 / f"{self.name}-{len(self.paths) + 1:04d}.{'jpg' if self.fmt == 'jpeg' else 'png'}"
             )
-            if self.fmt == "jpeg":
-                write_jpeg(page.image, path, dpi=page.dpi, quality=quality)
+            if self.fmt == "jpeg":  # phones stamp a placeholder resolution, not the page's
+                dpi = PHONE_METADATA_DPI if page.profile == "phone" else page.dpi
+                write_jpeg(page.image, path, dpi=dpi, quality=quality)
             else:
                 write_png(page.image, path, dpi=page.dpi)
             self.paths.append(path)
