@@ -40,6 +40,10 @@ MM_PER_INCH = 25.4
 _PLAUSIBLE_DPI = 100.0
 # A page image must cover this share of the page (each side) to count as "the scan of the page".
 _FULL_PAGE_SHARE = 0.9
+# Image encodings pikepdf cannot hand over by itself (they need an extra program); such pages are
+# rendered instead. Decoding errors of a supported encoding still make the page a PageError.
+_NOT_EXTRACTABLE = (pikepdf.UnsupportedImageTypeError, pikepdf.DependencyError, pikepdf.NotExtractableError,
+                    pikepdf.HifiPrintImageNotTranscodableError)
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
@@ -217,7 +221,11 @@ def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
         if image is None:
             raise ValueError("ảnh JPEG nhúng trong trang bị hỏng (embedded JPEG is corrupt)")
     else:
-        image = _pil_to_grey(pdf_image.as_pil_image())
+        try:
+            image = _pil_to_grey(pdf_image.as_pil_image())
+        except _NOT_EXTRACTABLE as exc:  # JBIG2 without jbig2dec, JPEG 2000...: pdfium renders those
+            log.debug("embedded image not extractable (%s); rendering the page", exc)
+            return None
     if image.shape[1] < image.shape[0] and width_pt > height_pt:  # drawn turned a quarter: keep pixels as stored
         width_pt, height_pt = height_pt, width_pt
     dpi = image.shape[1] / (width_pt / 72.0) if covers else image.shape[1] / (height_pt / 72.0)

@@ -155,3 +155,18 @@ def test_too_coarse_page_is_refused(tmp_path):
     write_png(_small_pages(1, dpi=100.0)[0], path, dpi=100.0)
     (got,) = _pages(path)
     assert isinstance(got, PageError) and "100 dpi" in got.message
+
+
+def test_page_image_pikepdf_cannot_extract_is_rendered_instead(tmp_path):
+    # JBIG2 (common from B/W scanners) needs jbig2dec to extract; pdfium renders it itself.
+    path = tmp_path / "jbig2.pdf"
+    write_pdf(_small_pages(1), path, dpi=200.0)
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        image = next(iter(pdf.pages[0].get_images(recursive=False).values()))
+        image.write(b"\x00" * 100, filter=pikepdf.Name.JBIG2Decode)
+        image.ColorSpace = pikepdf.Name.DeviceGray
+        image.BitsPerComponent = 1
+        pdf.save(path)
+    (page,) = _pages(path)
+    assert isinstance(page, PageImage) and page.source_format == "pdf-rendered"
+    assert page.dpi == SETTINGS.render_dpi
