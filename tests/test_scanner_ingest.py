@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import zlib
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def test_too_coarse_page_is_refused(tmp_path):
     assert isinstance(got, PageError) and "100 dpi" in got.message
 
 
+@pytest.mark.skipif(shutil.which("jbig2dec") is not None, reason="jbig2dec present: pikepdf would extract")
 def test_page_image_pikepdf_cannot_extract_is_rendered_instead(tmp_path):
     # JBIG2 (common from B/W scanners) needs jbig2dec to extract; pdfium renders it itself.
     path = tmp_path / "jbig2.pdf"
