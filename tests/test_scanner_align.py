@@ -45,7 +45,7 @@ def test_alignment_maps_every_box_within_a_millimetre(quarter, angle, scale, shi
     assert box_error_mm(alignment, moved.truth, layout(), 2, 300) < TOLERANCE_MM
 
 
-@pytest.mark.parametrize("dpi", [200.0, 600.0])
+@pytest.mark.parametrize("dpi", [150.0, 200.0, 600.0])
 def test_alignment_at_other_resolutions(dpi):
     moved = move(clean_page(1, dpi=dpi), dpi=dpi, angle=-6.0, quarter=1)
     alignment = find_alignment(moved.image, marks=_marks(), dpi=dpi, settings=SETTINGS)
