@@ -54,7 +54,10 @@ def receive() -> Any:
     names = []
     for n, f in enumerate(files):
         name = f"{n:03d}-{secure_filename(f.filename or 'scan') or 'scan'}"
-        f.save(folder / name)
+        try:
+            f.save(folder / name)
+        finally:
+            f.close()
         names.append(f.filename)
     job = {"id": job_id, "files": names, "state": "queued", "done": 0, "total": 0, "summary": None, "error": None,
            "user": me().username}
@@ -62,7 +65,7 @@ def receive() -> Any:
         app.jobs[job_id] = job
     threading.Thread(target=_run, args=(app, job_id, folder), name=f"upload-{job_id}", daemon=True).start()
     if wants_json():
-        return {"job": job, "status": url_for("upload.job", job_id=job_id)}, 202
+        return {"job": job, "status": url_for("upload.job", job_id=job_id, format="json")}, 202
     return redirect(url_for("upload.job", job_id=job_id))
 
 

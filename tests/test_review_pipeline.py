@@ -1,0 +1,95 @@
+"""End to end through real components: the SIPAS example built by formgen, sheets stamped, filled and
+degraded by the proving ground, uploaded by a clerk through the browser endpoint (the scan pipeline
+runs in the background), then reviewed over HTTP until the queue is empty; every decision uses the
+ground truth and lands in the database beside the untouched machine reading."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from formgen.definition import load_definition
+from formgen.render import build_form
+from phieu.provingground.bundle import make_bundle
+from phieu.settings import ScanSettings, Settings
+from review_ui.accounts import create_user
+from review_ui.app import create_app
+from storage import surveys
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import Answer, Decision, ReviewItem
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
+PASSWORD = "mat-khau-123"
+SECRET = bytes(range(32))
+
+pytestmark = pytest.mark.slow
+
+
+def _client(app, username: str):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    token = client.get("/api/login").json["csrf"]
+    assert client.post("/api/login", json={"username": username, "password": PASSWORD}, headers={"X-CSRFToken": token}).status_code == 200
+    return client, {"X-CSRFToken": client.get("/api/login").json["csrf"]}
+
+
+def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'phieu.sqlite3'}"
+    db, store = Database.open(url), FileStore(tmp_path / "files")
+    db.migrate()
+    built = build_form(load_definition(EXAMPLE))
+    with db.session() as s:
+        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
+                                 blank_pdf=built.blank_pdf, files=store, actor="test")
+        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 2, actor="test").serials)
+        create_user(s, "vanthu", PASSWORD, "clerk")
+        create_user(s, "duyet1", PASSWORD, "reviewer")
+    truths = {t.serial: t for t in make_bundle(built, built.layout, serials, profile="office", rng=np.random.default_rng(5),
+                                                out_dir=tmp_path / "scans", secret=SECRET, mix="mixed")}
+    settings = Settings(scan=ScanSettings(jobs=1))
+    app = create_app(url, tmp_path / "files", settings=settings, secret_key="k", qr_secret=SECRET, upload_dir=tmp_path / "up")
+
+    clerk, headers = _client(app, "vanthu")
+    bundle = next((tmp_path / "scans").iterdir())
+    with bundle.open("rb") as fh:  # encoded in memory: the test client's temp-file encoder never closes its file
+        boundary, body = encode_multipart({"files": FileStorage(fh, filename=bundle.name)})
+    started = clerk.post("/api/upload/files", data=body, headers=headers,
+                         content_type=f"multipart/form-data; boundary={boundary}")
+    assert started.status_code == 202, started.json
+    deadline = time.monotonic() + 240
+    while (job := clerk.get(started.json["status"]).json["job"])["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    assert job["state"] == "done", job["error"]
+    assert job["summary"]["identified"] == 2 * built.layout.page_count and job["done"] == job["total"] > 0
+    assert any(b["summary"].get("pages") == job["summary"]["pages"] for b in clerk.get("/api/upload").json["batches"])
+
+    reviewer, headers = _client(app, "duyet1")
+    decided = 0
+    while (data := reviewer.get("/api/review/next").json).get("item"):
+        crop = reviewer.get(data["image"])
+        assert crop.status_code == 200
+        assert cv2.imdecode(np.frombuffer(crop.data, np.uint8), cv2.IMREAD_GRAYSCALE).std() > 10  # printed content
+        serial = data["item"]["serial"]
+        decisions = []
+        for row in data["rows"]:
+            truth = truths[serial].answers[(data["question"]["id"], row["row"])]
+            decisions.append({"item_id": row["item_id"], "version": row["version"], "value": truth.value})
+        response = reviewer.post(f"/api/review/{data['item']['id']}/decide", json={"decisions": decisions}, headers=headers)
+        assert response.status_code == 200, response.json
+        decided += len(decisions)
+    with db.session() as s:
+        assert s.scalar(select(ReviewItem.id).where(ReviewItem.status == "open", ReviewItem.kind != "page")) is None
+        reviewed = s.scalars(select(Answer).join(Decision, Decision.answer_id == Answer.id)).all()
+        assert len(reviewed) == decided > 0
+        for answer in reviewed:
+            assert answer.final_value == truths[answer.sheet.serial].answers[(answer.question, answer.item)].value
+    app.extensions["phieu"].db.dispose()
+    db.dispose()
