@@ -88,8 +88,11 @@ def region_crop(aligned: np.ndarray, region: HandwritingRegion, *, dpi: float) -
 
 
 def ocr_draft(aligned: np.ndarray, mask: np.ndarray, region: HandwritingRegion, shift: tuple[int, int], *,
-              dpi: float, settings: RecognitionSettings) -> str:
-    """Vietnamese OCR of the handwriting only: printed pixels are whitened so labels are not read."""
+              dpi: float, settings: RecognitionSettings, digits: bool = False) -> str:
+    """Vietnamese OCR of the handwriting only: printed pixels are whitened so labels are not read.
+
+    ``digits``: the region holds a number ("Viết số" beside digit columns): one line, digits only.
+    """
     r0, r1, c0, c1 = mm_box_to_px(region.x, region.y, region.w, region.h, dpi=dpi)
     dy, dx = shift
     r0, c0 = max(0, r0 + dy), max(0, c0 + dx)
@@ -98,11 +101,13 @@ def ocr_draft(aligned: np.ndarray, mask: np.ndarray, region: HandwritingRegion, 
         return ""
     crop[~grow_mask(mask, 1)] = 255
     crop = cv2.resize(crop, None, fx=OCR_SCALE, fy=OCR_SCALE, interpolation=cv2.INTER_CUBIC)
+    if digits:
+        return ocr_text(crop, lang="eng", psm=7, whitelist="0123456789")
     return ocr_text(crop, lang=settings.ocr_language, psm=OCR_PSM)
 
 
 def read_region(aligned: np.ndarray, readout: BoxReadout, region: HandwritingRegion, *, dpi: float,
-                settings: RecognitionSettings, ocr: bool = True) -> AnswerReading:
+                settings: RecognitionSettings, ocr: bool = True, digits: bool = False) -> AnswerReading:
     """The reading of one write-in or free-text region: ink (to review, with crop and draft) or no_ink."""
     item = region.id if region.kind == "writein" else ""
     reading = AnswerReading(region.question, item, region.kind, None, "no_ink", False)
@@ -117,11 +122,32 @@ def read_region(aligned: np.ndarray, readout: BoxReadout, region: HandwritingReg
     ok, png = cv2.imencode(".png", region_crop(aligned, region, dpi=dpi))
     reading.crop_png = png.tobytes() if ok else None
     if ocr:
-        reading.ocr_draft = ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings) or None
+        reading.ocr_draft = ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings,
+                                      digits=digits) or None
     return reading
 
 
 def read_regions(aligned: np.ndarray, readout: BoxReadout, page: PageLayout, *, dpi: float,
-                 settings: RecognitionSettings, ocr: bool = True) -> list[AnswerReading]:
-    """Readings of every handwriting region of ``page`` (OCR only where there is ink)."""
-    return [read_region(aligned, readout, region, dpi=dpi, settings=settings, ocr=ocr) for region in page.regions]
+                 settings: RecognitionSettings, ocr: bool = True,
+                 number_questions: frozenset[str] = frozenset()) -> list[AnswerReading]:
+    """Readings of every handwriting region of ``page`` (OCR only where there is ink); regions of
+    ``number_questions`` are read as digits."""
+    return [read_region(aligned, readout, region, dpi=dpi, settings=settings, ocr=ocr,
+                        digits=region.question in number_questions) for region in page.regions]
+
+
+def confirm_number_frames(answers: list[AnswerReading], number_questions: frozenset[str]) -> None:
+    """A number written in its frame AND marked in the digit columns needs no person when both agree.
+
+    In place: the frame's reading stays "ink" with its crop, but leaves review when its digit draft
+    equals the number the columns gave without doubt. Anything else (no draft, a different number,
+    columns unread) keeps it in review.
+    """
+    numbers = {a.question: a for a in answers if a.kind == "number"}
+    for frame in answers:
+        number = numbers.get(frame.question)
+        if (frame.question not in number_questions or frame.state != "ink" or number is None
+                or number.state != "answered" or number.needs_review or not frame.ocr_draft):
+            continue
+        if frame.ocr_draft.isdigit() and int(frame.ocr_draft) == int(number.value or -1):
+            frame.needs_review, frame.reason, frame.confidence = False, None, number.confidence

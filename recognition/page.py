@@ -14,7 +14,7 @@ import numpy as np
 
 from formgen.layout import Layout, PageLayout
 from phieu.settings import RecognitionSettings
-from recognition.handwriting import read_regions
+from recognition.handwriting import confirm_number_frames, read_regions
 from recognition.marks import BlankMaster, read_boxes
 from recognition.rules import answers_for_page
 from recognition.types import PageReading
@@ -29,7 +29,8 @@ def read_page(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page_layout:
 
     When fewer than ``settings.min_registration`` of the boxes line up with the blank (the page
     transform is off by more than the local re-alignment can absorb), no box is trusted: every answer
-    of the page goes to review with reason "misaligned".
+    of the page goes to review with reason "misaligned". A number also written in its "Viết số" frame
+    stays out of review when the digit draft agrees with the marked columns (``ocr=True`` only).
     """
     readout = read_boxes(aligned, blank, page_layout, dpi=dpi, settings=settings)
     answers = answers_for_page(readout.boxes, page_layout, layout, settings=settings,
@@ -40,7 +41,10 @@ def read_page(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page_layout:
         for answer in answers:
             answer.state, answer.value, answer.needs_review = "uncertain", None, True
             answer.reason, answer.confidence = "misaligned", 0.0
-    answers += read_regions(aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr)
+    numbers = frozenset(q.id for q in layout.questions if q.kind == "number")
+    answers += read_regions(aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr,
+                            number_questions=numbers)
+    confirm_number_frames(answers, numbers)
     log.debug("page %d: %d boxes, %d answers, %d to review", page_layout.number, len(readout.boxes),
               len(answers), sum(a.needs_review for a in answers))
     return PageReading(boxes=readout.boxes, answers=answers, thresholds=readout.thresholds)

@@ -229,22 +229,40 @@ def test_unprepared_blank_and_off_by_one_render_size_are_accepted(sipas: Sheet) 
 
 
 
-def test_ocr_draft_reads_neat_vietnamese_writing(sipas: Sheet) -> None:
-    page = sipas.layout.page(1)
-    region = next(r for r in page.regions if r.id == "A3:w2")
-    image = Image.fromarray(sipas.printed[0].copy())
+def _neat_writing(sheet: Sheet, truth: SheetTruth, writing: dict[str, str], seed: int) -> PageReading:
+    """Page 1 with ``writing`` (region id → text) printed in a neat hand (DejaVu), marked per ``truth``,
+    scanned by an office scanner and read with OCR."""
+    page = sheet.layout.page(1)
+    image = Image.fromarray(sheet.printed[0].copy())
     s = FILL_DPI / 25.4
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", round(4.0 * s))
-    ImageDraw.Draw(image).text((round((region.x + 3) * s), round((region.y + 1.5) * s)), "Người Mường",
-                               fill=40, font=font)
-    truth = _truth(sipas, {("A3", ""): ("2", "answer", [("A3:2", "tick")])})
-    rng = np.random.default_rng(4)
+    for region in page.regions:
+        if region.id in writing:
+            ImageDraw.Draw(image).text((round((region.x + 3) * s), round((region.y + 1.5) * s)), writing[region.id],
+                                       fill=40, font=font)
+    rng = np.random.default_rng(seed)
     filled = fill_page(np.asarray(image), page, truth, dpi=FILL_DPI, rng=rng)
     scanned = degrade(filled, "office", rng, dpi=FILL_DPI)
     alignment = find_alignment(scanned.image, marks=page.marks, dpi=scanned.dpi, settings=ScanSettings())
     assert alignment is not None
     aligned = warp_to_layout(scanned.image, alignment, width_mm=page.width, height_mm=page.height, dpi=DPI)
-    reading = read_page(aligned, sipas.blanks[0], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=True)
+    return read_page(aligned, sheet.blanks[0], page, sheet.layout, dpi=DPI, settings=SETTINGS, ocr=True)
+
+
+def test_ocr_draft_reads_neat_vietnamese_writing(sipas: Sheet) -> None:
+    truth = _truth(sipas, {("A3", ""): ("2", "answer", [("A3:2", "tick")])})
+    reading = _neat_writing(sipas, truth, {"A3:w2": "Người Mường"}, seed=4)
     written = next(a for a in reading.answers if a.item == "A3:w2")
     assert written.state == "ink" and written.needs_review and written.reason == "writein"
     assert written.ocr_draft is not None and "Mường" in written.ocr_draft, written.ocr_draft
+
+
+@pytest.mark.parametrize(("written", "review"), [("47", False), ("52", True)])
+def test_number_written_in_its_frame_is_reviewed_only_when_it_disagrees(sipas: Sheet, written: str,
+                                                                        review: bool) -> None:
+    truth = _truth(sipas, {("A2", ""): ("47", "answer", [("A2:c0:4", "cross"), ("A2:c1:7", "tick")])})
+    reading = _neat_writing(sipas, truth, {"A2:write": written}, seed=6)
+    got = {(a.question, a.item): a for a in reading.answers}
+    assert got[("A2", "")].value == "47" and not got[("A2", "")].needs_review
+    frame = got[("A2", "A2:write")]
+    assert (frame.state, frame.ocr_draft, frame.needs_review) == ("ink", written, review)
