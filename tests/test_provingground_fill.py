@@ -221,3 +221,25 @@ def test_numbers_can_also_be_written_in_their_frame(sample: BuiltForm, sample_pa
     assert ink_in(ink, frame) > 5 * PX
     default = random_truth(sample.layout, np.random.default_rng(4), serial=7, mix="mixed")
     assert default.answers[("A2", "A2:write")].expect == "blank"
+
+
+def test_hard_mix_rubs_out_pencil_marks_that_readers_must_ignore(sipas: BuiltForm) -> None:
+    rng = np.random.default_rng(3)
+    truths = [random_truth(sipas.layout, rng, serial=i, mix="hard") for i in range(20)]
+    boxes = {b.id: b for b in sipas.layout.all_boxes()}
+    erased = [(a, m) for t in truths for a in t.answers.values() for m in a.marks if m.style == "erased"]
+    assert len(erased) > 20
+    for answer, mark in erased:  # never the chosen box, and the answer still stands
+        assert answer.expect in ("answer", "review")
+        assert answer.value is None or boxes[mark.box_id].value not in answer.value.split(";")
+    stamped = stamp(sipas, [1], bytes(32))
+    box = boxes[erased[0][1].box_id]
+    number = box.page
+    page = render_pdf_page(stamped, number - 1, dpi=DPI)
+    only = SheetTruth(1, {("x", ""): TruthAnswer(None, "blank", [erased[0][1]])})
+    filled = fill_page(page, sipas.layout.page(number), only, dpi=DPI, rng=np.random.default_rng(0))
+    inner = Rect(x=box.x + 0.5, y=box.y + 0.5, w=box.w - 1.0, h=box.h - 1.0)
+    x0, y0, x1, y1 = (int(v * PX) for v in (inner.x, inner.y, inner.x + inner.w, inner.y + inner.h))
+    before, after = page[y0:y1, x0:x1].astype(int), filled[y0:y1, x0:x1].astype(int)
+    assert (before - after).max() > 10  # a grey trace is left...
+    assert after[before > 230].min() > 150  # ...but nothing like a pen or pencil stroke

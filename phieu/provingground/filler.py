@@ -44,6 +44,11 @@ def pencil(rng: np.random.Generator) -> Pen:
     return Pen(width_mm=float(rng.uniform(0.3, 0.5)), ink=float(rng.uniform(105, 150)), grain=0.3)
 
 
+def rubbed_out(rng: np.random.Generator) -> Pen:
+    """What an eraser leaves of a pencil mark: a faint, broad, patchy grey."""
+    return Pen(width_mm=float(rng.uniform(0.6, 1.0)), ink=float(rng.uniform(200, 230)), grain=0.5)
+
+
 def fill_page(
     image: np.ndarray,
     page: PageLayout,
@@ -88,6 +93,8 @@ class _Hand:
             self._solid(box, full=mark.style == "cancel")
         elif mark.style == "dot":
             self._dot(box)
+        elif mark.style == "erased":
+            self._ink(self._tick_or_cross(box), rubbed_out(self.rng), _grow(box, 4.0), smudge_mm=0.3)
         else:
             pen = pencil(self.rng) if mark.style == "pencil" else self._wobbled_pen()
             self._ink(draw[mark.style](box), pen, _grow(box, 4.0))
@@ -255,6 +262,7 @@ class _Hand:
         *,
         clip: Rect | None = None,
         filled: bool = False,
+        smudge_mm: float = 0.0,
     ) -> None:
         """Render ``strokes`` (mm) with ``pen`` into the image patch under ``area`` (mm)."""
         s = self.px_per_mm
@@ -273,6 +281,8 @@ class _Hand:
         a = alpha.astype(np.float32) / 255.0
         if pen.grain > 0:
             a *= self.rng.random(a.shape, dtype=np.float32) > pen.grain
+        if smudge_mm > 0:
+            a = np.asarray(cv2.GaussianBlur(a, (0, 0), smudge_mm * s), np.float32)
         if clip is not None:
             a *= _rect_mask(a.shape, clip, (x0, y0), s)
         patch = self.image[y0:y1, x0:x1].astype(np.float32)

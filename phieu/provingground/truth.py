@@ -26,7 +26,9 @@ import numpy as np
 
 from formgen.layout import AnswerBox, HandwritingRegion, Layout, PageLayout, QuestionLayout
 
-MarkStyle = Literal["tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "write"]
+MarkStyle = Literal[
+    "tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "erased", "write"
+]
 Expect = Literal["answer", "review", "blank"]
 OTHER_OPTION_WEIGHT = 0.15  # "Khác (ghi rõ)" is chosen far less often than a named option
 MAIN_STYLES: tuple[MarkStyle, ...] = ("tick", "cross", "fill", "circle", "pencil", "overflow")
@@ -87,6 +89,7 @@ class MarkMix:
     ambiguous_share: float = 0.0  # two marks on a single-choice question or grid row: must go to review
     cancel_share: float = 0.0  # a box filled solid to cancel it, then the right one marked
     stray_share: float = 0.0  # a pen dot near (but not meaning) a box
+    erase_share: float = 0.0  # a pencil mark rubbed out (a grey smudge stays), then the right box marked
     multi_extra_share: float = 0.35  # multiple choice: chance of each further answer
     writein_share: float = 0.7  # "other" chosen: chance the person writes what it is
     text_share: float = 0.3  # free-text questions written in
@@ -104,6 +107,15 @@ MIX_PRESETS: dict[str, MarkMix] = {
     ),
     "pencil": MarkMix(
         styles={"pencil": 0.8, "tick": 0.1, "cross": 0.1}, ambiguous_share=0.005, cancel_share=0.01
+    ),
+    # stress test beyond everyday sheets: more of every awkward case, and rubbed-out pencil
+    "hard": MarkMix(
+        styles={"tick": 0.2, "cross": 0.2, "fill": 0.1, "circle": 0.15, "pencil": 0.2, "overflow": 0.15},
+        blank_share=0.05,
+        ambiguous_share=0.03,
+        cancel_share=0.05,
+        stray_share=0.1,
+        erase_share=0.05,
     ),
 }
 
@@ -223,6 +235,7 @@ class _Chooser:
             "ambiguous": self.mix.ambiguous_share,
             "cancel": self.mix.cancel_share,
             "stray": self.mix.stray_share,
+            "erase": self.mix.erase_share,
             "multi": self.mix.multi_extra_share,
             "writein": self.mix.writein_share,
             "text": self.mix.text_share,
@@ -307,6 +320,8 @@ class _Chooser:
         if ambiguous:
             chosen = [*chosen, others.pop(int(self.rng.integers(len(others))))]
         marks += [MarkSpec(b.id, self.style(b, group, solid_ok=solid_ok)) for b in chosen]
+        if self.mix.erase_share > 0 and others and self.chance("erase"):  # no draw: presets stay reproducible
+            marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "erased"))
         marks += self._strays(others)
         if ambiguous:
             return TruthAnswer(None, "review", marks, kind=kind)
