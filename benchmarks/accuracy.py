@@ -102,15 +102,16 @@ def main() -> None:
         report["profiles"].append(r)
         s = r["score"]
         print(
-            f"{profile:6s} sheets {r['sheets']} pages {r['pages']}: identified {r['identified_share']:.2%}, "
+            f"{profile:6s} ({r['generate_seconds']:.0f} s to fill, {r['scan']['seconds']:.0f} s to scan) "
+            f" sheets {r['sheets']} pages {r['pages']}: identified {r['identified_share']:.2%}, "
             f"answers {s['answers']}, wrong auto-accepted {s['wrong']} ({r['wrong_accepted_share']:.4%}), "
             f"review {r['review_share']:.2%} (target ≤ {TARGET_REVIEW[profile]:.0%}), missing {s['missing']}; "
             f"review reasons {s['review_reasons']}"
         )
         for example in s["wrong_examples"][:5]:
             print(f"    wrong: {example}")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "accuracy.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        OUT.mkdir(exist_ok=True)  # after every profile: a long run interrupted keeps what it measured
+        (OUT / "accuracy.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"written {OUT / 'accuracy.json'}")
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pikepdf
 from accuracy import machine
+from sqlalchemy import select
 
 from formgen.definition import load_definition
 from formgen.render import build_form
@@ -41,7 +42,7 @@ from scanner.ingest import discover, iter_pages
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
-from storage.models import ScanBatch
+from storage.models import Page, ScanBatch, ScanFile
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -95,10 +96,21 @@ def run_scan(ws: Workspace, target: Path, jobs: int) -> dict[str, Any]:
     with db.session() as session:
         batch = session.query(ScanBatch).order_by(ScanBatch.id.desc()).first()
         summary = dict(batch.summary) if batch else {}
+        stages = stage_ms(session, batch.id if batch else -1)
     db.dispose()
     cpu_seconds = sum(cpu.values()) / os.sysconf("SC_CLK_TCK")
-    return {"exit_code": proc.returncode, "wall_seconds": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1),
-            "cpu_seconds": round(cpu_seconds, 2), "summary": summary, "output": out}
+    return {"exit_code": proc.returncode, "wall_seconds": round(wall, 2), "peak_pss_mb": round(peak / 2**20, 1),
+            "cpu_seconds": round(cpu_seconds, 2), "summary": summary, "stage_ms": stages, "output": out}
+
+
+def stage_ms(session: Any, batch_id: int) -> dict[str, float]:
+    """Mean wall time per stage inside the workers (Page.quality timings) for the pages of one batch."""
+    rows = session.execute(select(Page.quality).join(ScanFile).where(ScanFile.batch_id == batch_id)).scalars().all()
+    totals: dict[str, float] = {}
+    for quality in rows:
+        for stage, ms in (quality or {}).get("timings_ms", {}).items():
+            totals[stage] = totals.get(stage, 0.0) + ms
+    return {stage: round(ms / max(len(rows), 1), 1) for stage, ms in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 def tree_usage(pid: int) -> tuple[int, dict[int, int]]:
@@ -171,7 +183,8 @@ def main() -> None:
                 "ratio_to_decode": round(per_page / (decode / max(pages, 1)), 2),
                 "decode_cpu_ms_per_page": round(1000 * decode_cpu / max(pages, 1), 1),
                 "ratio_to_decode_cpu": round(cpu_ms / report["jobs"] / (1000 * decode_cpu / max(pages, 1)), 2),
-                "peak_rss_mb": scan["peak_rss_mb"], "identified": s.get("identified"), "exit_code": scan["exit_code"],
+                "peak_pss_mb": scan["peak_pss_mb"], "identified": s.get("identified"), "exit_code": scan["exit_code"],
+                "worker_stage_ms": scan["stage_ms"],
             }
             report[name] = figures
             print(f"{name}: {figures}")
@@ -179,7 +192,7 @@ def main() -> None:
             path = big_pdf(sets["jpeg"], Path(tmp) / "big.pdf", args.big_pages)
             scan = run_scan(ws, path, args.jobs)
             report["big_pdf"] = {"pages": args.big_pages, "cpu_seconds": scan["cpu_seconds"], "size_mb": round(path.stat().st_size / 2**20, 1),
-                                 "peak_rss_mb": scan["peak_rss_mb"], "wall_seconds": scan["wall_seconds"],
+                                 "peak_pss_mb": scan["peak_pss_mb"], "wall_seconds": scan["wall_seconds"],
                                  "pages_per_second": round(args.big_pages / scan["wall_seconds"], 2),
                                  "summary": scan["summary"]}
             print(f"big pdf: { {k: v for k, v in report['big_pdf'].items() if k != 'summary'} }")
