@@ -190,8 +190,9 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
     """Ink measures of one box. ``interiors`` labels every box's frame area with its index + 1 (and
     handwriting regions with the number of boxes + 1).
 
-    Ink blobs smaller than a speck, and blobs reaching into another box (that box's tick overflowing
-    into this one's ring) or into a handwriting region, are not this box's ink. In a box whose ink is paler than the sheet's (a
+    Ink blobs smaller than a speck are never ink. In the ring, blobs reaching into another box (that
+    box's tick overflowing) or into a handwriting region are not this box's ink; inside the frame all
+    ink counts, so a stroke across two boxes gives both ink and the answer goes to a person. In a box whose ink is paler than the sheet's (a
     pencil mark on a pen sheet), pixels count as ink from half that box's own ink darkness.
     """
     code_mm = settings.code_mm_per_char * len(box.value)  # the code printed right of the box
@@ -216,9 +217,10 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.view(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
     keep[0] = False
+    new = keep[labels]  # inside the box every stroke counts, even one reaching a neighbour (then both have ink)
     area = interiors[r0:r1, c0:c1]
     keep[np.unique(labels[(area > 0) & (area != index + 1)])] = False
-    new = keep[labels]
+    own = keep[labels]  # around the box only strokes that are not a neighbour's or a write-in's
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
     inner = np.zeros(new.shape, bool)
@@ -227,8 +229,8 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
     inner &= ~printed
     ring &= ~printed
     inner_share = float(new[inner].mean()) if inner.any() else 0.0
-    ring_share = float(new[ring].mean()) if ring.any() else 0.0
-    counted = new & (inner | ring)
+    ring_share = float(own[ring].mean()) if ring.any() else 0.0
+    counted = (new & inner) | (own & ring)
     darkness = float(dark[counted].mean()) / 255 if counted.any() else 0.0
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     in_box = np.unique(labels[new & inner])

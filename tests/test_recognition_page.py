@@ -266,3 +266,22 @@ def test_number_written_in_its_frame_is_reviewed_only_when_it_disagrees(sipas: S
     assert got[("A2", "")].value == "47" and not got[("A2", "")].needs_review
     frame = got[("A2", "A2:write")]
     assert (frame.state, frame.ocr_draft, frame.needs_review) == ("ink", written, review)
+
+
+def test_one_stroke_across_two_boxes_goes_to_review(sipas: Sheet) -> None:
+    page = sipas.layout.page(2)
+    boxes = {b.id: b for b in page.boxes}
+    first, second = boxes["B1:y-te:1"], boxes["B1:y-te:2"]
+    s = FILL_DPI / 25.4
+    image = sipas.printed[1].copy()
+    start = (round((first.x + first.w * 0.3) * s), round((first.y + first.h * 0.3) * s))
+    end = (round((second.x + second.w * 0.7) * s), round((second.y + second.h * 0.7) * s))
+    cv2.line(image, start, end, 30, round(0.5 * s), cv2.LINE_AA)
+    rng = np.random.default_rng(8)
+    scanned = degrade(image, "office", rng, dpi=FILL_DPI)
+    alignment = find_alignment(scanned.image, marks=page.marks, dpi=scanned.dpi, settings=ScanSettings())
+    assert alignment is not None
+    aligned = warp_to_layout(scanned.image, alignment, width_mm=page.width, height_mm=page.height, dpi=DPI)
+    reading = read_page(aligned, sipas.blanks[1], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False)
+    row = next(a for a in reading.answers if (a.question, a.item) == ("B1", "y-te"))
+    assert row.needs_review and row.value is None, row
