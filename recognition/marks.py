@@ -14,7 +14,13 @@ filled box (whose frame is hidden) borrows its neighbours' shift. Then per box:
   printed code (circles around the code, ticks overflowing the box), other boxes excluded;
 * darkness: mean darkness of the new ink.
 
-The state follows thresholds adapted to the sheet (see ``sheet_thresholds``).
+States (``box_state``): cancelled = filled solid; marked = enough ink inside, or a circle/overflow in
+the ring, or one thin stroke across the box; empty = no ink worth the name inside or around; anything
+else is uncertain and goes to a person. Thresholds start from the settings and adapt to the sheet
+(pale pencil lowers them, see ``sheet_thresholds``) and to the box (a pale mark on a pen sheet). The
+raw measures are returned so thresholds can be re-tuned later without re-scanning. A box that cannot
+be registered against the blank is judged more strictly; a page where most cannot (the page transform
+is off by more than ``refine_mm``) reports a low ``thresholds["registration"]``.
 """
 
 from __future__ import annotations
