@@ -7,9 +7,11 @@ form and POST), Flask-Limiter (failed logins throttled per address, in memory), 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -190,6 +192,25 @@ def make_server(app: Flask, host: str, port: int) -> Any:
     from waitress.server import create_server
 
     return create_server(app, host=host, port=port, threads=8, ident="phieu")
+
+
+class BackgroundServer:
+    """The app served by waitress in a daemon thread (tests, benchmarks, the demo); ``stop()`` ends it cleanly."""
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = make_server(app, host, port)
+        self.url = f"http://{host}:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self._run, name="phieu-waitress", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):  # the sockets were closed by stop()
+            self.server.run()
+
+    def stop(self) -> None:
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)  # workers first: no late wake-ups
+        self.server.close()
+        self.thread.join(5)
 
 
 def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_callback: Callable[[str], None] | None = None) -> None:

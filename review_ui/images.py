@@ -26,14 +26,20 @@ PAGE_MAX_WIDTH_PX = 1240
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
 
-@functools.lru_cache(maxsize=24)
 def decode(data: bytes) -> np.ndarray:
-    """Decode a stored image (PNG/JPEG/TIFF page) to BGR; cached, the same page is cropped many times."""
+    """Decode a stored image (PNG/JPEG/TIFF page) to BGR."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("stored image cannot be decoded")
     image.setflags(write=False)
     return image
+
+
+@functools.lru_cache(maxsize=24)
+def decode_file(path: str) -> np.ndarray:
+    """Decode a file of the write-once store; cached by path (its name is its hash, so it never changes)."""
+    with open(path, "rb") as fh:
+        return decode(fh.read())
 
 
 def mm_to_px(rect: Rect, dpi: float) -> tuple[int, int, int, int]:
@@ -42,42 +48,31 @@ def mm_to_px(rect: Rect, dpi: float) -> tuple[int, int, int, int]:
     return round(rect.x * k), round(rect.y * k), round((rect.x + rect.w) * k), round((rect.y + rect.h) * k)
 
 
-def draw_boxes(image: np.ndarray, boxes: Iterable[tuple[AnswerBox, str]], *, dpi: float) -> np.ndarray:
-    """A copy of the BGR ``image`` with each box framed in the colour of its state (thicker when not empty)."""
+def draw_boxes(
+    image: np.ndarray, boxes: Iterable[tuple[AnswerBox, str]], *, dpi: float, origin: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """A copy of the BGR ``image`` with each box framed in the colour of its state (thicker when not empty).
+
+    ``origin`` (x, y) is the page pixel at the image's top-left corner, for crops.
+    """
     out = image.copy()
+    ox, oy = origin
     for box, state in boxes:
         x0, y0, x1, y1 = mm_to_px(box, dpi)
         width = 1 if state == "empty" else 3
         pad = 2 + width
-        cv2.rectangle(out, (x0 - pad, y0 - pad), (x1 + pad, y1 + pad), STATE_COLOURS_BGR.get(state, (0, 0, 0)), width)
+        corner0, corner1 = (x0 - pad - ox, y0 - pad - oy), (x1 + pad - ox, y1 + pad - oy)
+        cv2.rectangle(out, corner0, corner1, STATE_COLOURS_BGR.get(state, (0, 0, 0)), width)
     return out
 
 
-def crop(image: np.ndarray, rect: Rect, *, dpi: float, margin_mm: float = CROP_MARGIN_MM) -> np.ndarray:
-    """The part of ``image`` under ``rect`` plus a margin, clipped to the image."""
+def crop(image: np.ndarray, rect: Rect, *, dpi: float, margin_mm: float = CROP_MARGIN_MM) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of ``image`` under ``rect`` plus a margin, clipped to the image, and its (x, y) origin in px."""
     grown = Rect(x=rect.x - margin_mm, y=rect.y - margin_mm, w=rect.w + 2 * margin_mm, h=rect.h + 2 * margin_mm)
     x0, y0, x1, y1 = mm_to_px(grown, dpi)
     rows, cols = image.shape[:2]
-    return image[max(y0, 0) : min(y1, rows), max(x0, 0) : min(x1, cols)]
-
-
-def highlight_rows(image: np.ndarray, rects: Iterable[Rect], *, dpi: float) -> np.ndarray:
-    """Tint the rows under review (grid row sets) so the eye finds them in the crop."""
-    out = image.copy()
-    overlay = image.copy()
-    for rect in rects:
-        x0, y0, x1, y1 = mm_to_px(rect, dpi)
-        cv2.rectangle(overlay, (x0, y0), (x1, y1), (120, 255, 255), -1)
-    cv2.addWeighted(overlay, 0.35, out, 0.65, 0, dst=out)
-    return out
-
-
-def union(rects: list[Rect]) -> Rect:
-    x0 = min(r.x for r in rects)
-    y0 = min(r.y for r in rects)
-    x1 = max(r.x + r.w for r in rects)
-    y1 = max(r.y + r.h for r in rects)
-    return Rect(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    return image[y0 : min(y1, rows), x0 : min(x1, cols)], (x0, y0)
 
 
 def fit_width(image: np.ndarray, max_width: int = PAGE_MAX_WIDTH_PX) -> np.ndarray:

@@ -4,7 +4,6 @@ two reviewers on one queue. Screenshots of the main screens go to docs/screensho
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from review_seed import PASSWORD, SURVEY, seed
 from sqlalchemy import func, select
 
 from phieu.settings import Settings
-from review_ui.app import create_app, make_server
+from review_ui.app import BackgroundServer, create_app
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import Answer, Decision, Page, ReviewItem, Sheet, User
@@ -35,12 +34,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Data
     app = create_app(url, home / "files", settings=Settings(), secret_key="browser-test")
     db = Database.open(url)
     info = seed(db, FileStore(home / "files"), sheets=12)
-    server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", db, info
-    server.close()
-    thread.join(5)
+    server = BackgroundServer(app)
+    yield server.url, db, info
+    server.stop()
     db.dispose()
     app.extensions["phieu"].db.dispose()
 

@@ -27,7 +27,7 @@ def _aligned(page: Page) -> Any:
     sha = page.aligned_sha256 or page.image_sha256
     if sha is None:
         abort(404)
-    return im.decode(state().store.read(sha))
+    return im.decode_file(str(state().store.path(sha)))
 
 
 @bp.route("/answers.png")
@@ -54,8 +54,9 @@ def answers() -> Response:
         states = dict(s.execute(select(BoxReading.box_id, BoxReading.state).where(
             BoxReading.page_id == page.id, BoxReading.box_id.in_([b.id for b in boxes]))).all())
         image = _aligned(page)
-    drawn = im.draw_boxes(image, [(b, states.get(b.id, "empty")) for b in boxes], dpi=dpi)
-    return _image_response(im.png(im.crop(drawn, rect, dpi=dpi)), "image/png")
+    part, origin = im.crop(image, rect, dpi=dpi)
+    drawn = im.draw_boxes(part, [(b, states.get(b.id, "empty")) for b in boxes], dpi=dpi, origin=origin)
+    return _image_response(im.png(drawn), "image/png")
 
 
 @bp.route("/page/<int:page_id>.jpg")
@@ -76,7 +77,7 @@ def page(page_id: int) -> Response:
             states = dict(s.execute(select(BoxReading.box_id, BoxReading.state).where(BoxReading.page_id == p.id)).all())
             boxes = [(b, states.get(b.id, "empty")) for b in layout.page(p.page_number).boxes]
         elif request.args.get("raw") is not None and p.image_sha256:
-            image = im.decode(state().store.read(p.image_sha256))
+            image = im.decode_file(str(state().store.path(p.image_sha256)))
     if boxes:
         image = im.draw_boxes(image, boxes, dpi=dpi)
     rotation = request.args.get("rotate", "0")
