@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from phieu.errors import PhieuError
 from phieu.workspace import Workspace
 
 SCAN_EPILOG = (
@@ -99,7 +100,10 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_di
         from phieu.pipeline_watch import watch_folder
 
         def on_ready(files: list[Path]) -> None:
-            run_scan(ws, db, store, files, jobs=jobs, source="watch")
+            try:
+                run_scan(ws, db, store, files, jobs=jobs, source="watch")
+            except PhieuError as exc:  # the station keeps watching; the files stay for the next try
+                click.secho(f"Lỗi / Error: {exc}", fg="red", err=True)
 
         click.echo(f"Đang theo dõi / watching {watch_dir.resolve()} (Ctrl+C để dừng / to stop)")
         watch_folder(watch_dir, on_ready, settle_seconds=settle)
