@@ -102,7 +102,7 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_di
         def on_ready(files: list[Path]) -> None:
             try:
                 run_scan(ws, db, store, files, jobs=jobs, source="watch")
-            except PhieuError as exc:  # the station keeps watching; the files stay for the next try
+            except PhieuError as exc:  # the station keeps watching; restarting the watch retries these files
                 click.secho(f"Lỗi / Error: {exc}", fg="red", err=True)
 
         click.echo(f"Đang theo dõi / watching {watch_dir.resolve()} (Ctrl+C để dừng / to stop)")
