@@ -543,3 +543,49 @@ def survey_figures(session: Session, survey_id: int) -> dict[str, int]:
         "unidentified_pages": int(unidentified or 0),
         "duplicates": int(duplicates or 0),
     }
+
+
+def leases_by_user(session: Session, survey_id: int | None = None, *, now: datetime | None = None) -> dict[str, int]:
+    """Open items each person holds right now (for a supervisor deciding to reassign)."""
+    query = (
+        select(User.username, func.count(ReviewItem.id))
+        .join(User, User.id == ReviewItem.leased_by)
+        .where(ReviewItem.status == "open", ReviewItem.lease_expires >= (now or now_utc()))
+        .group_by(User.username)
+    )
+    if survey_id is not None:
+        query = query.where(ReviewItem.survey_id == survey_id)
+    return {name: int(n) for name, n in session.execute(query).all()}
+
+
+def release_all(session: Session, holder: User, supervisor: User) -> int:
+    """A supervisor hands everything ``holder`` holds back to the queue (someone went home)."""
+    result = session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.leased_by == holder.id, ReviewItem.status == "open")
+        .values(leased_by=None, lease_expires=None, version=ReviewItem.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    audit.record(session, actor=supervisor.username, action="release_leases", entity="user", entity_id=holder.id,
+                 detail={"items": count})
+    return count
+
+
+def sign_off(session: Session, sheet_id: int, supervisor: User) -> Sheet:
+    """A supervisor signs a complete sheet off as final; refused while anything on it awaits review."""
+    sheet = session.get(Sheet, sheet_id)
+    if sheet is None:
+        raise NotFoundError(f"Không có phiếu #{sheet_id} / no sheet #{sheet_id}")
+    waiting = session.scalar(
+        select(func.count(Answer.id)).where(Answer.sheet_id == sheet_id, Answer.status == "review")
+    )
+    if waiting or sheet.status not in ("complete", "final"):
+        raise ConflictError(
+            f"Phiếu {sheet.serial} chưa xong ({sheet.status}, {waiting or 0} câu chờ duyệt); chưa thể ký duyệt. "
+            f"/ Sheet {sheet.serial} is not complete ({sheet.status}, {waiting or 0} answers awaiting review)."
+        )
+    sheet.status = "final"
+    audit.record(session, actor=supervisor.username, action="sign_off", entity="sheet", entity_id=sheet.id,
+                 detail={"serial": sheet.serial})
+    return sheet

@@ -195,3 +195,28 @@ def test_html_pages_render_in_vietnamese_and_english(env) -> None:  # type: igno
     client.post("/lang/en", data={"csrf_token": token, "next": "/queue"})
     english = client.get("/queue").text
     assert 'lang="en"' in english and "Review queue" in english
+
+
+def test_supervisor_reassigns_held_items_and_signs_off_a_finished_sheet(env) -> None:  # type: ignore[no-untyped-def]
+    app, info, database = env
+    a, _ = login(app, "duyet1")
+    held = {r["item_id"] for r in a.get("/api/review/next").json["rows"]}
+    boss, token = login(app, "giamsat")
+    assert boss.get(f"/api/surveys/{SURVEY}").json["leases"] == {"duyet1": len(held)}
+    released = boss.post("/api/users/duyet1/release", headers={"X-CSRFToken": token}).json
+    assert released["released"] == len(held)
+    b, _ = login(app, "duyet2")
+    assert {r["item_id"] for r in b.get("/api/review/next").json["rows"]} == held  # the queue's head again
+
+    serial = info.serials[-1]
+    refused = boss.post(f"/api/sheets/{SURVEY}/{serial}/sign-off", headers={"X-CSRFToken": token})
+    assert refused.status_code == 409 and str(serial) in refused.json["error"]["message"]
+    for answer in boss.get(f"/api/sheets/{SURVEY}/{serial}").json["answers"]:
+        if answer["status"] == "review":
+            fixed = boss.post(f"/api/answers/{answer['id']}/correct", json={"value": "1", "version": answer["version"]},
+                              headers={"X-CSRFToken": token})
+            assert fixed.status_code == 200
+    signed = boss.post(f"/api/sheets/{SURVEY}/{serial}/sign-off", headers={"X-CSRFToken": token})
+    assert signed.status_code == 200 and signed.json["status"] == "final"
+    with database.session() as s:
+        assert s.scalar(select(Sheet.status).where(Sheet.serial == serial)) == "final"

@@ -45,6 +45,7 @@ def progress(code: str) -> Any:
             "figures": rq.survey_figures(s, survey.id),
             "queue": rq.queue_counts(s, survey.id),
             "throughput": [t.__dict__ for t in rq.throughput(s, survey.id)],
+            "leases": rq.leases_by_user(s, survey.id),
             "second_review_share": survey.second_review_share,
             "batches": [
                 {"id": b.id, "source": b.source, "by": b.created_by, "started": b.started_at.isoformat(timespec="seconds"),
@@ -74,6 +75,17 @@ def second_review(code: str) -> Any:
         return {"survey": code, "second_review_share": share}
     flash(_("Đã lưu tỉ lệ duyệt lần hai.") + f" {share:.0%}", "info")
     return redirect(url_for("admin.progress", code=code))
+
+
+@route(bp, "/users/<username>/release", allowed=MANAGERS, methods=("POST",))
+def release(username: str) -> Any:
+    """Reassign: everything ``username`` holds goes back to the queue for the others."""
+    with db_session(write=True) as s:
+        count = rq.release_all(s, accounts.get_user(s, username), me().row(s))
+    if wants_json():
+        return {"username": username, "released": count}
+    flash(_("Đã trả lại hàng đợi các mục của") + f" {username}: {count}", "info")
+    return redirect(url_for("admin.surveys"))
 
 
 @route(bp, "/users", allowed=("admin",))

@@ -83,6 +83,17 @@ def reopen(answer_id: int) -> Any:
     return redirect(url_for("sheets.history", answer_id=answer_id))
 
 
+@route(bp, "/sheets/<code>/<int:serial>/sign-off", allowed=MANAGERS, methods=("POST",))
+def sign_off(code: str, serial: int) -> Any:
+    with db_session(write=True) as s:
+        sheet = rq.sign_off(s, _sheet(s, code, serial).id, me().row(s))
+        status = sheet.status
+    if wants_json():
+        return {"survey": code, "serial": serial, "status": status}
+    flash(_("Đã ký duyệt phiếu.") + f" {serial}", "info")
+    return redirect(url_for("sheets.show", code=code, serial=serial))
+
+
 @route(bp, "/answers/<int:answer_id>/history", allowed=STAFF)
 def history(answer_id: int) -> Any:
     with db_session() as s:
