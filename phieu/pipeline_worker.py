@@ -102,9 +102,9 @@ def process_page(job: PageJob) -> PageResult:
     context = _require_context()
     started = time.perf_counter()
     if job.read_here:
-        job = _read_in_worker(job, context)
-        if job.page is None and job.error and job.index < 0:
-            return PageResult(job.file_key, _unreadable(job, job.error), 0.0, file_error=job.error)
+        job, file_error = _read_in_worker(job, context)
+        if file_error is not None:
+            return PageResult(job.file_key, _unreadable(job, file_error), 0.0, file_error=file_error)
     if job.page is None or job.page.image is None:
         outcome = _unreadable(job, job.error or _where(job, "không đọc được ảnh trang"))
         return PageResult(job.file_key, outcome, time.perf_counter() - started)
@@ -117,15 +117,16 @@ def process_page(job: PageJob) -> PageResult:
     return PageResult(job.file_key, outcome, time.perf_counter() - started, timings)
 
 
-def _read_in_worker(job: PageJob, context: WorkerContext) -> PageJob:
+def _read_in_worker(job: PageJob, context: WorkerContext) -> tuple[PageJob, str | None]:
+    """Decode the one page of an image file: (the job with its page or page error, file error)."""
     try:
         for page in iter_pages(job.path, settings=context.settings.scan):
             if isinstance(page, PageError):
-                return PageJob(job.file_key, job.path, job.index, None, page.message)
-            return PageJob(job.file_key, job.path, job.index, page)
-    except InputFileError as exc:  # the file itself: index -1 tells process_page to report it as such
-        return PageJob(job.file_key, job.path, -1, None, str(exc))
-    return PageJob(job.file_key, job.path, job.index, None, _where(job, "tệp không có trang nào"))
+                return PageJob(job.file_key, job.path, job.index, None, page.message), None
+            return PageJob(job.file_key, job.path, job.index, page), None
+    except InputFileError as exc:  # the file itself cannot be opened: the parent fails the file
+        return job, str(exc)
+    return job, _where(job, "tệp không có trang nào")
 
 
 def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOutcome, dict[str, float]]:
