@@ -4,8 +4,8 @@
   to review (multiple_marks); any uncertain box goes to review (uncertain_box). A box filled solid is a
   cancellation when another box is marked (the printed correction convention); a lone solid fill is the
   answer (the habit of exam answer sheets).
-* Multiple choice: every mark, in printed order. Any uncertain box, or solid fills beside other marks
-  (a cancellation or a mark? a person must say), goes to review.
+* Multiple choice: every mark, in printed order; solid fills beside marks are cancellations, solid
+  fills alone are the answers. Any uncertain box goes to review.
 * Number: one digit column after another, each with exactly one mark. A column with none or two is
   unreadable (review) unless every column is empty (blank); a number outside min/max goes to review.
 
@@ -59,9 +59,7 @@ def _choice(q: QuestionLayout, item: str, group: list[tuple[AnswerBox, BoxMeasur
     if any(m.state == "uncertain" for _, m in group):
         reading.state, reading.needs_review, reading.reason = "uncertain", True, "uncertain_box"
     elif q.kind == "multiple":
-        if marked and filled:
-            reading.state, reading.needs_review, reading.reason = "uncertain", True, "cancelled_box"
-        elif marked or filled:
+        if marked or filled:  # fills beside marks are cancellations; fills alone are the answers
             reading.state, reading.value = "answered", ";".join(marked or filled)
     elif len(marked) == 1 or (not marked and len(filled) == 1):
         reading.state, reading.value = "answered", (marked or filled)[0]

@@ -69,8 +69,9 @@ def test_multiple_choice_takes_every_mark(layout: Layout) -> None:
     got = read(layout, {"Q2:1": "marked", "Q2:3": "marked"})[("Q2", "")]
     assert (got.state, got.value, got.needs_review) == ("answered", "1;3", False)
     assert read(layout, {"Q2:1": "marked", "Q2:2": "uncertain"})[("Q2", "")].reason == "uncertain_box"
-    # a fill beside ticks: a cancellation or one more answer? a person decides
-    assert read(layout, {"Q2:1": "marked", "Q2:2": "cancelled"})[("Q2", "")].needs_review
+    corrected = read(layout, {"Q2:1": "marked", "Q2:2": "cancelled", "Q2:3": "marked"})[("Q2", "")]
+    assert (corrected.value, corrected.needs_review) == ("1;3", False)  # the fill cancels box 2
+    assert read(layout, {"Q2:1": "cancelled", "Q2:2": "cancelled"})[("Q2", "")].value == "1;2"
 
 
 def test_grid_rows_are_answers_with_the_row_as_item(layout: Layout) -> None:
