@@ -1,7 +1,8 @@
 """Review UI speed: next-item latency with 100,000 answers and 5,000 open items, and requests per second
 with 20 simulated reviewers, all over real HTTP on loopback against the app served by waitress.
 
-The database is filled in bulk with the SIPAS example's layout (formgen build): sheets, pages pointing
+The server is `phieu serve` in its own process (as in production; the load generator does not share
+its interpreter). The database is filled in bulk with the SIPAS example's layout (formgen build): sheets, pages pointing
 at the blank master rendered at the canonical dpi, answers, box readings for the doubtful ones and
 review items. One "next item" = GET /api/review/next (lease + item data) + GET of its crop image, the
 two requests the browser makes before the item can be shown.
@@ -19,6 +20,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from argon2 import PasswordHasher
 from sqlalchemy import insert, select
 
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.provingground.render import render_pdf_page
 from phieu.settings import Settings
-from review_ui.accounts import hash_password
-from review_ui.app import BackgroundServer, create_app
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
@@ -52,7 +54,7 @@ def fill(db: Database, store: FileStore, *, answers: int, open_items: int, revie
         edition, _ = surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"),
                                               layout=layout, blank_pdf=built.blank_pdf, files=store, actor="bench")
         survey_id, edition_id = edition.survey_id, edition.id
-        pw = hash_password(PASSWORD)
+        pw = PasswordHasher().hash(PASSWORD)  # what review_ui.accounts stores
         s.execute(insert(User), [{"username": f"bench{i}", "password_hash": pw, "role": "reviewer"} for i in range(reviewers + 1)])
     images = []
     for n in range(layout.page_count):
@@ -89,7 +91,7 @@ def fill(db: Database, store: FileStore, *, answers: int, open_items: int, revie
                                  .where(Answer.status == "review")).all()
         s.execute(insert(ReviewItem), [{"kind": "answer", "survey_id": survey_id, "answer_id": a.id, "reason": "multiple_marks",
                                         "status": "open", "version": 1} for a in open_answers])
-        boxes = {}
+        boxes: dict[tuple[str, str], list[str]] = {}
         for b in layout.all_boxes():
             boxes.setdefault((b.question, b.item or ""), []).append(b.id)
         readings = {(a.page_id, box_id): {"page_id": a.page_id, "box_id": box_id, "inner_ink": 0.3, "ring_ink": 0.0,
@@ -194,6 +196,26 @@ def load(port: int, reviewers: int, seconds: float) -> dict[str, float]:
             "decisions_per_s": round(counts["decisions"] / elapsed, 1), "reviewers": reviewers}
 
 
+class Server:
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process, self.url = process, url
+
+
+def start_server(home: Path, database_url: str | None) -> Server:
+    """`phieu --home HOME serve --port 0` in a child process; returns once it prints its address."""
+    env = dict(os.environ)
+    if database_url:
+        env["PHIEU_DATABASE_URL"] = database_url
+    phieu = Path(sys.executable).with_name("phieu")
+    process = subprocess.Popen([str(phieu), "--home", str(home), "serve", "--port", "0"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "http://" in line:
+            return Server(process, line[line.index("http://"):].split()[0])
+    raise RuntimeError("phieu serve ended before printing its address")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=100_000)
@@ -212,16 +234,16 @@ def main() -> None:
     sizes = fill(db, store, answers=args.answers, open_items=args.open, reviewers=args.reviewers,
                  dpi=settings.recognition.canonical_dpi)
     print(f"filled {sizes} in {time.perf_counter() - t0:.1f} s ({db.engine.dialect.name})")
-    app = create_app(url, home / "files", settings=settings, secret_key="bench", migrate=False)
-    server = BackgroundServer(app)
+    server = start_server(home, args.database_url)
     try:
-        port = server.server.effective_port
+        port = int(server.url.rstrip("/").rsplit(":", 1)[1])
         lat = latency(port, args.samples)
         print("next item (lease + data + crop):", lat)
         rate = load(port, args.reviewers, args.seconds)
         print(f"{args.reviewers} reviewers:", rate)
     finally:
-        server.stop()
+        server.process.terminate()
+        server.process.wait(10)
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
               "database": db.engine.dialect.name, "data": sizes, "latency": lat, "load": rate}
     OUT.parent.mkdir(exist_ok=True)

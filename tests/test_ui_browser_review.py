@@ -53,7 +53,8 @@ def browser() -> Iterator[Any]:
 def _login(browser: Any, base: str, username: str) -> Any:
     page = browser.new_context(viewport={"width": 1280, "height": 820}, locale="vi-VN").new_page()
     page.goto(base + "/login")
-    page.keyboard.type(username)  # the username field has autofocus
+    page.focus("input[name=username]")  # autofocus too, but not yet applied on a busy machine
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
