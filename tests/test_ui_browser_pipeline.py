@@ -1,0 +1,162 @@
+"""Real sheets in real Chromium: SIPAS sheets built by formgen, filled and degraded by the proving ground,
+scanned by the pipeline; a reviewer settles the whole queue with the keyboard, typing what the
+respondent meant (the ground truth), and every decision is stored as typed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from formgen.definition import load_definition
+from formgen.render import build_form
+from phieu.pipeline import scan_paths
+from phieu.provingground.bundle import make_bundle
+from phieu.provingground.truth import MarkMix
+from phieu.settings import ScanSettings, Settings
+from review_ui.accounts import create_user
+from review_ui.app import BackgroundServer, create_app
+from storage import surveys
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import Answer, ReviewItem, Sheet, Survey
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PASSWORD = "mat-khau-123"
+# everyday marks, but more double marks and every write-in and free text used: a queue worth working
+DOUBTFUL = MarkMix(styles={"tick": 0.4, "cross": 0.3, "circle": 0.15, "pencil": 0.15}, ambiguous_share=0.06,
+                   writein_share=1.0, text_share=1.0)
+SECRET = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database, dict[int, Any]]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh setup installs it)")
+    home = tmp_path_factory.mktemp("real")
+    url = f"sqlite:///{home / 'phieu.sqlite3'}"
+    db, store = Database.open(url), FileStore(home / "files")
+    db.migrate()
+    built = build_form(load_definition(EXAMPLE))
+    with db.session() as s:
+        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
+                                 blank_pdf=built.blank_pdf, files=store, actor="test")
+        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 3, actor="test").serials)
+        create_user(s, "duyet1", PASSWORD, "reviewer")
+        create_user(s, "giamsat", PASSWORD, "supervisor")
+    truths = make_bundle(built, built.layout, serials, profile="office", rng=np.random.default_rng(11),
+                         out_dir=home / "scans", secret=SECRET, mix=DOUBTFUL)
+    settings = Settings(scan=ScanSettings(jobs=1))
+    summary = scan_paths(db, store, [home / "scans"], secret=SECRET, settings=settings)
+    assert summary.identified == 3 * built.layout.page_count
+    app = create_app(url, home / "files", settings=settings, secret_key="real", qr_secret=SECRET, migrate=False)
+    server = BackgroundServer(app)
+    yield server.url, db, {t.serial: t for t in truths}
+    server.stop()
+    app.extensions["phieu"].db.dispose()
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _login(browser: Any, base: str, username: str) -> Any:
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(base + "/login")
+    page.focus("input[name=username]")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+def _type_truth(page: Any, row: Any, kind: str, value: str | None) -> None:
+    """Enter ``value`` in the row on screen with keys only (the row is the current one)."""
+    if kind in ("writein", "text", "number"):
+        page.keyboard.press("Control+A")
+        if value:
+            page.keyboard.type(value)
+        else:
+            page.keyboard.press("Delete")
+        return
+    if value is None:
+        page.keyboard.press("0")
+        return
+    if kind == "multiple":
+        wanted = set(value.split(";"))
+        for box in row.query_selector_all("input[type=checkbox]"):
+            if box.is_checked() != (box.get_attribute("value") in wanted):
+                page.keyboard.press(box.get_attribute("value"))
+        return
+    page.keyboard.press(value)
+
+
+def test_reviewer_settles_real_scans_by_keyboard(scanned: Any, browser: Any) -> None:
+    base, db, truths = scanned
+    page = _login(browser, base, "duyet1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#item, #queue-empty")
+    expected: dict[int, str | None] = {}
+    shots: set[str] = set()
+    while page.query_selector("#item"):
+        kind = page.get_attribute("#item", "data-kind")
+        rows = page.query_selector_all("fieldset.row")
+        for n, row in enumerate(rows):
+            item_id = int(row.get_attribute("data-item-id"))
+            with db.session() as s:
+                answer = s.get(Answer, s.get(ReviewItem, item_id).answer_id)
+                truth = truths[s.get(Sheet, answer.sheet_id).serial].answers[(answer.question, answer.item)]
+                answer_kind = answer.kind
+            _type_truth(page, row, answer_kind, truth.value)
+            expected[item_id] = truth.value
+            if kind in ("writein", "text", "number") and n + 1 < len(rows):
+                page.keyboard.press("Escape")
+                page.keyboard.press("ArrowDown")
+        if kind not in shots:
+            page.wait_for_function("document.getElementById('crop').complete")
+            _shot(page, f"real-item-{kind}")
+            shots.add(kind)
+        before = page.get_attribute("#item", "data-item-id")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"!document.getElementById('item') || document.getElementById('item').dataset.itemId != '{before}'")
+        page.wait_for_load_state()
+        page.wait_for_selector("#item, #queue-empty")
+    assert page.query_selector("#queue-empty") and expected
+    with db.session() as s:
+        stored = {i.id: s.get(Answer, i.answer_id).final_value
+                  for i in s.scalars(select(ReviewItem).where(ReviewItem.id.in_(list(expected))))}
+        assert stored == {k: (v or None) for k, v in expected.items()}
+        assert s.scalar(select(ReviewItem.id).where(ReviewItem.status == "open", ReviewItem.kind != "page")) is None
+    page.context.close()
+
+    boss = _login(browser, base, "giamsat")
+    boss.set_viewport_size({"width": 1100, "height": 700})  # keeps the screenshot small
+    serial = next(iter(truths))
+    with db.session() as s:
+        code = s.scalar(select(Survey.code))
+    boss.goto(f"{base}/sheets/{code}/{serial}")
+    boss.wait_for_function("[...document.images].every(i => i.complete)")
+    _shot(boss, "real-sheet")
+    boss.context.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
