@@ -220,3 +220,22 @@ def test_supervisor_reassigns_held_items_and_signs_off_a_finished_sheet(env) -> 
     assert signed.status_code == 200 and signed.json["status"] == "final"
     with database.session() as s:
         assert s.scalar(select(Sheet.status).where(Sheet.serial == serial)) == "final"
+
+
+def test_unidentified_page_rotated_then_marked_not_part_of_the_survey(env) -> None:  # type: ignore[no-untyped-def]
+    app, info, database = env
+    client, token = login(app, "duyet1")
+    page_id = info.unidentified_page_ids[0]
+    turned = client.post(f"/api/pages/{page_id}/rotate", json={"rotation": 90}, headers={"X-CSRFToken": token})
+    # the seeded page has no original scan file to read again: the rotation is kept, the page waits
+    assert turned.status_code == 200 and turned.json == {**turned.json, "rotation": 90, "reread": False}
+    bad = client.post(f"/api/pages/{page_id}/rotate", json={"rotation": 45}, headers={"X-CSRFToken": token})
+    assert bad.status_code == 409 and set(bad.json["error"]) == {"code", "message"}
+    version = client.get(f"/api/pages/{page_id}").json["item"]["version"]
+    done = client.post(f"/api/pages/{page_id}/not-survey", json={"version": version}, headers={"X-CSRFToken": token})
+    assert done.status_code == 200
+    with database.session() as s:
+        page = s.get(Page, page_id)
+        assert (page.status, page.rotation, page.sheet_id) == ("not_survey", 90, None)
+    again = client.post(f"/api/pages/{page_id}/not-survey", json={"version": version}, headers={"X-CSRFToken": token})
+    assert again.status_code == 409
