@@ -32,8 +32,9 @@ OCR_SCALE = 2  # tesseract reads best near 300 dpi; the canonical page is 150
 OCR_PSM = 6  # a block of text lines
 
 
-def region_shift(readout: BoxReadout, region: HandwritingRegion, *, dpi: float,
-                 settings: RecognitionSettings) -> tuple[int, int]:
+def region_shift(
+    readout: BoxReadout, region: HandwritingRegion, *, dpi: float, settings: RecognitionSettings
+) -> tuple[int, int]:
     """(dy, dx) px: the region's own match with the blank, else the nearby boxes' shift, else none."""
     dy, dx, score = rect_shift(readout.ink, region, dpi=dpi, settings=settings)
     if score >= MATCH_MIN:
@@ -44,8 +45,14 @@ def region_shift(readout: BoxReadout, region: HandwritingRegion, *, dpi: float,
     return int(shifts[0, 0]), int(shifts[0, 1])
 
 
-def new_ink(ink: PageInk, region: HandwritingRegion, shift: tuple[int, int], *, dpi: float,
-            settings: RecognitionSettings) -> np.ndarray:
+def new_ink(
+    ink: PageInk,
+    region: HandwritingRegion,
+    shift: tuple[int, int],
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> np.ndarray:
     """Bool (rows, cols) of the region: ink in the scan that the blank does not print.
 
     The blank's print is grown once more than for boxes: the long printed lines of a write-in would
@@ -59,7 +66,7 @@ def new_ink(ink: PageInk, region: HandwritingRegion, shift: tuple[int, int], *, 
     if r1 <= r0 or c1 <= c0:
         return np.zeros((0, 0), bool)
     printed = grow_mask(ink.printed[r0:r1, c0:c1], settings.blank_dilate_mm * px_per_mm(dpi))
-    return ink.ink[r0 + dy:r1 + dy, c0 + dx:c1 + dx] & ~printed
+    return ink.ink[r0 + dy : r1 + dy, c0 + dx : c1 + dx] & ~printed
 
 
 def has_writing(mask: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> tuple[bool, float]:
@@ -84,11 +91,19 @@ def region_crop(aligned: np.ndarray, region: HandwritingRegion, *, dpi: float) -
     """The region with CROP_MARGIN_MM of context, cut from the aligned page (for the reviewer)."""
     m = CROP_MARGIN_MM
     r0, r1, c0, c1 = mm_box_to_px(region.x - m, region.y - m, region.w + 2 * m, region.h + 2 * m, dpi=dpi)
-    return aligned[max(0, r0):max(0, r1), max(0, c0):max(0, c1)]
+    return aligned[max(0, r0) : max(0, r1), max(0, c0) : max(0, c1)]
 
 
-def ocr_draft(aligned: np.ndarray, mask: np.ndarray, region: HandwritingRegion, shift: tuple[int, int], *,
-              dpi: float, settings: RecognitionSettings, digits: bool = False) -> str:
+def ocr_draft(
+    aligned: np.ndarray,
+    mask: np.ndarray,
+    region: HandwritingRegion,
+    shift: tuple[int, int],
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+    digits: bool = False,
+) -> str:
     """Vietnamese OCR of the handwriting only: printed pixels are whitened so labels are not read.
 
     ``digits``: the region holds a number ("Viết số" beside digit columns): one line, digits only.
@@ -96,7 +111,7 @@ def ocr_draft(aligned: np.ndarray, mask: np.ndarray, region: HandwritingRegion, 
     r0, r1, c0, c1 = mm_box_to_px(region.x, region.y, region.w, region.h, dpi=dpi)
     dy, dx = shift
     r0, c0 = max(0, r0 + dy), max(0, c0 + dx)
-    crop = aligned[r0:r0 + mask.shape[0], c0:c0 + mask.shape[1]].copy()
+    crop = aligned[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]].copy()
     if crop.shape != mask.shape:
         return ""
     crop[~grow_mask(mask, 1)] = 255
@@ -106,8 +121,16 @@ def ocr_draft(aligned: np.ndarray, mask: np.ndarray, region: HandwritingRegion, 
     return ocr_text(crop, lang=settings.ocr_language, psm=OCR_PSM)
 
 
-def read_region(aligned: np.ndarray, readout: BoxReadout, region: HandwritingRegion, *, dpi: float,
-                settings: RecognitionSettings, ocr: bool = True, digits: bool = False) -> AnswerReading:
+def read_region(
+    aligned: np.ndarray,
+    readout: BoxReadout,
+    region: HandwritingRegion,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+    ocr: bool = True,
+    digits: bool = False,
+) -> AnswerReading:
     """The reading of one write-in or free-text region: ink (to review, with crop and draft) or no_ink."""
     item = region.id if region.kind == "writein" else ""
     reading = AnswerReading(region.question, item, region.kind, None, "no_ink", False)
@@ -122,18 +145,36 @@ def read_region(aligned: np.ndarray, readout: BoxReadout, region: HandwritingReg
     ok, png = cv2.imencode(".png", region_crop(aligned, region, dpi=dpi))
     reading.crop_png = png.tobytes() if ok else None
     if ocr:
-        reading.ocr_draft = ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings,
-                                      digits=digits) or None
+        reading.ocr_draft = (
+            ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings, digits=digits) or None
+        )
     return reading
 
 
-def read_regions(aligned: np.ndarray, readout: BoxReadout, page: PageLayout, *, dpi: float,
-                 settings: RecognitionSettings, ocr: bool = True,
-                 number_questions: frozenset[str] = frozenset()) -> list[AnswerReading]:
+def read_regions(
+    aligned: np.ndarray,
+    readout: BoxReadout,
+    page: PageLayout,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+    ocr: bool = True,
+    number_questions: frozenset[str] = frozenset(),
+) -> list[AnswerReading]:
     """Readings of every handwriting region of ``page`` (OCR only where there is ink); regions of
     ``number_questions`` are read as digits."""
-    return [read_region(aligned, readout, region, dpi=dpi, settings=settings, ocr=ocr,
-                        digits=region.question in number_questions) for region in page.regions]
+    return [
+        read_region(
+            aligned,
+            readout,
+            region,
+            dpi=dpi,
+            settings=settings,
+            ocr=ocr,
+            digits=region.question in number_questions,
+        )
+        for region in page.regions
+    ]
 
 
 def confirm_number_frames(answers: list[AnswerReading], number_questions: frozenset[str]) -> None:
@@ -146,8 +187,14 @@ def confirm_number_frames(answers: list[AnswerReading], number_questions: frozen
     numbers = {a.question: a for a in answers if a.kind == "number"}
     for frame in answers:
         number = numbers.get(frame.question)
-        if (frame.question not in number_questions or frame.state != "ink" or number is None
-                or number.state != "answered" or number.needs_review or not frame.ocr_draft):
+        if (
+            frame.question not in number_questions
+            or frame.state != "ink"
+            or number is None
+            or number.state != "answered"
+            or number.needs_review
+            or not frame.ocr_draft
+        ):
             continue
         if frame.ocr_draft.isdigit() and int(frame.ocr_draft) == int(number.value or -1):
             frame.needs_review, frame.reason, frame.confidence = False, None, number.confidence

@@ -29,7 +29,7 @@ def mm_box_to_px(x: float, y: float, w: float, h: float, *, dpi: float) -> tuple
 
 
 def darkness_map(image: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> np.ndarray:
-    """Darkness of each pixel relative to the local paper brightness: uint8 (rows, cols), 0 paper .. 255 black.
+    """Darkness of each pixel relative to the local paper: uint8 (rows, cols), 0 paper .. 255 black.
 
     The paper level is a grey-level closing (max filter) over ``settings.background_mm``, wider than any
     filled box, so uneven light and shadows of phone photos divide out while marks stay dark. A 1-bit fax
@@ -37,8 +37,9 @@ def darkness_map(image: np.ndarray, *, dpi: float, settings: RecognitionSettings
     """
     small_factor = 4  # the paper level varies slowly: estimate it on a quarter-size copy (16x fewer pixels)
     rows, cols = image.shape
-    small = cv2.resize(image, (max(1, cols // small_factor), max(1, rows // small_factor)),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(1, cols // small_factor), max(1, rows // small_factor)), interpolation=cv2.INTER_AREA
+    )
     k = max(3, int(round(settings.background_mm * px_per_mm(dpi) / small_factor)) | 1)
     paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     paper = cv2.blur(paper, (k, k))
@@ -77,8 +78,13 @@ def remove_specks(ink: np.ndarray, *, dpi: float, settings: RecognitionSettings)
     return keep[labels] if count > 1 else ink
 
 
-def ink_threshold(darkness: np.ndarray, printed: np.ndarray, windows: Sequence[tuple[int, int, int, int]], *,
-                  settings: RecognitionSettings) -> tuple[float, float]:
+def ink_threshold(
+    darkness: np.ndarray,
+    printed: np.ndarray,
+    windows: Sequence[tuple[int, int, int, int]],
+    *,
+    settings: RecognitionSettings,
+) -> tuple[float, float]:
     """Per-sheet pixel-ink threshold and the sheet's ink level (both darkness, 0..1).
 
     ``darkness`` is uint8 (see darkness_map); ``windows`` are (row0, row1, col0, col1) where respondents

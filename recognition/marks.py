@@ -83,18 +83,28 @@ class BoxReadout:
 
 
 def prepare_blank(blank: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> BlankMaster:
-    """The blank master page (uint8 grey rendered at ``dpi``) ready for measuring; reuse it for every sheet."""
-    return BlankMaster(np.asarray(255 - blank, dtype=np.uint8), blank_ink_mask(blank, dpi=dpi, settings=settings))
+    """The blank master page (uint8 grey rendered at ``dpi``) ready for measuring; reuse it per sheet."""
+    return BlankMaster(
+        np.asarray(255 - blank, dtype=np.uint8), blank_ink_mask(blank, dpi=dpi, settings=settings)
+    )
 
 
-def page_ink(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
-             settings: RecognitionSettings) -> PageInk:
+def page_ink(
+    aligned: np.ndarray,
+    blank: np.ndarray | BlankMaster,
+    page: PageLayout,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> PageInk:
     """Compute the darkness and ink maps of ``aligned`` (see PageInk)."""
     if isinstance(blank, np.ndarray):
         blank = prepare_blank(match_size(blank, aligned.shape), dpi=dpi, settings=settings)
     elif blank.printed.shape != aligned.shape:
-        blank = BlankMaster(255 - match_size(255 - blank.darkness, aligned.shape),
-                            match_size(blank.printed.view(np.uint8), aligned.shape, fill=0).view(bool))
+        blank = BlankMaster(
+            255 - match_size(255 - blank.darkness, aligned.shape),
+            match_size(blank.printed.view(np.uint8), aligned.shape, fill=0).view(bool),
+        )
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
     threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings)
@@ -117,12 +127,15 @@ def match_size(blank: np.ndarray, shape: tuple[int, ...], *, fill: int = 255) ->
 
 
 def _window(rect: Rect, margin_mm: float, *, dpi: float) -> tuple[int, int, int, int]:
-    return mm_box_to_px(rect.x - margin_mm, rect.y - margin_mm, rect.w + 2 * margin_mm, rect.h + 2 * margin_mm,
-                        dpi=dpi)
+    return mm_box_to_px(
+        rect.x - margin_mm, rect.y - margin_mm, rect.w + 2 * margin_mm, rect.h + 2 * margin_mm, dpi=dpi
+    )
 
 
-def rect_shift(ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSettings) -> tuple[int, int, float]:
-    """(dy, dx, score): the pixel shift within ``refine_mm`` that best matches the blank's print around ``rect``.
+def rect_shift(
+    ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSettings
+) -> tuple[int, int, float]:
+    """(dy, dx, score): the pixel shift within ``refine_mm`` best matching the blank's print at ``rect``.
 
     Score is the normalised correlation (TM_CCOEFF_NORMED) of the blank's darkness with the scan's;
     0 when nothing is printed there to match against, or when the best shift lies on the edge of the
@@ -136,15 +149,16 @@ def rect_shift(ink: PageInk, rect: Rect, *, dpi: float, settings: RecognitionSet
     template = ink.blank.darkness[r0:r1, c0:c1]
     if float(template.std()) < 1e-3:
         return 0, 0, 0.0
-    search = ink.darkness[r0 - r:r1 + r, c0 - r:c1 + r]
+    search = ink.darkness[r0 - r : r1 + r, c0 - r : c1 + r]
     score = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (bx, by) = cv2.minMaxLoc(score)
     dy, dx = by - r, bx - r
     return dy, dx, float(best) if max(abs(dy), abs(dx)) < r else 0.0
 
 
-def smooth_shifts(centres: np.ndarray, raw: np.ndarray, trusted: np.ndarray,
-                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def smooth_shifts(
+    centres: np.ndarray, raw: np.ndarray, trusted: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Median of the trusted shifts within NEIGHBOUR_MM of each point of ``at`` (mm (x, y), shape (m, 2)),
     or of the three nearest within four times that.
 
@@ -166,8 +180,9 @@ def smooth_shifts(centres: np.ndarray, raw: np.ndarray, trusted: np.ndarray,
     return out, registered
 
 
-def local_shifts(ink: PageInk, boxes: Sequence[Rect], *, dpi: float,
-                 settings: RecognitionSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def local_shifts(
+    ink: PageInk, boxes: Sequence[Rect], *, dpi: float, settings: RecognitionSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per box (dy, dx) pixel shift from layout to scan, smoothed over neighbours.
 
     Returns (shifts int (n, 2), registered bool (n,), centres mm (n, 2), measured (n, 3): raw (dy, dx)
@@ -189,29 +204,44 @@ class _Shares:
     span: float  # the widest ink stroke in the box: smaller bounding-box side / box side (0..1+)
     spread: float  # the same for all the ink in the box together (fragments of a grainy pencil stroke)
     scattered: float  # inner share of dark pixels, specks included, when they spread across the box
+    total: float  # all the box's ink, inside and around, relative to the interior's area
 
 
-def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], interiors: np.ndarray, *,
-            dpi: float, settings: RecognitionSettings) -> _Shares:
+def _shares(
+    ink: PageInk,
+    index: int,
+    box: AnswerBox,
+    shift: tuple[int, int],
+    interiors: np.ndarray,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> _Shares:
     """Ink measures of one box. ``interiors`` labels every box's frame area with its index + 1 (and
     handwriting regions with the number of boxes + 1).
 
     Ink blobs smaller than a speck are never ink. In the ring, blobs reaching into another box (that
     box's tick overflowing) or into a handwriting region are not this box's ink; inside the frame all
-    ink counts, so a stroke across two boxes gives both ink and the answer goes to a person. In a box whose ink is paler than the sheet's (a
-    pencil mark on a pen sheet), pixels count as ink from half that box's own ink darkness.
+    ink counts, so a stroke across two boxes gives both ink and the answer goes to a person. In a box
+    whose ink is paler than the sheet's (a pencil mark on a pen sheet), pixels count as ink from half
+    that box's own ink darkness.
     """
     code_mm = settings.code_mm_per_char * len(box.value)  # the code printed right of the box
-    w0, w1, v0, v1 = mm_box_to_px(box.x - settings.ring_mm, box.y - settings.ring_mm,
-                                  box.w + 2 * settings.ring_mm + code_mm, box.h + 2 * settings.ring_mm, dpi=dpi)
+    w0, w1, v0, v1 = mm_box_to_px(
+        box.x - settings.ring_mm,
+        box.y - settings.ring_mm,
+        box.w + 2 * settings.ring_mm + code_mm,
+        box.h + 2 * settings.ring_mm,
+        dpi=dpi,
+    )
     rows, cols = ink.ink.shape
     dy, dx = shift
     r0, c0 = max(0, w0, -dy), max(0, v0, -dx)
     r1, c1 = min(rows, w1, rows - dy), min(cols, v1, cols - dx)
     if r1 <= r0 or c1 <= c0:
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
-    dark = ink.darkness[r0 + dy:r1 + dy, c0 + dx:c1 + dx]
+    dark = ink.darkness[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
     unprinted = dark[~printed]
     own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
     threshold = ink.threshold
@@ -219,32 +249,40 @@ def _shares(ink: PageInk, index: int, box: AnswerBox, shift: tuple[int, int], in
         threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
     candidate = (dark > threshold * 255) & ~printed
     if not candidate.any():  # most boxes of a sheet: nothing to label
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.view(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
     keep[0] = False
-    new = keep[labels]  # inside the box every stroke counts, even one reaching a neighbour (then both have ink)
+    new = keep[
+        labels
+    ]  # inside the box every stroke counts, even one reaching a neighbour (then both have ink)
     area = interiors[r0:r1, c0:c1]
     keep[np.unique(labels[(area > 0) & (area != index + 1)])] = False
     own = keep[labels]  # around the box only strokes that are not a neighbour's or a write-in's
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
     inner = np.zeros(new.shape, bool)
-    inner[max(0, b0 + inset - r0):max(0, b1 - inset - r0), max(0, a0 + inset - c0):max(0, a1 - inset - c0)] = True
+    inner[
+        max(0, b0 + inset - r0) : max(0, b1 - inset - r0), max(0, a0 + inset - c0) : max(0, a1 - inset - c0)
+    ] = True
     ring = area == 0  # the band around the box and its code; this and other boxes' frame areas excluded
     inner &= ~printed
     ring &= ~printed
     inner_share = float(new[inner].mean()) if inner.any() else 0.0
     ring_share = float(own[ring].mean()) if ring.any() else 0.0
+    total = float(new[inner].sum() + own[ring].sum()) / max(1, int(inner.sum()))
     counted = (new & inner) | (own & ring)
     darkness = float(dark[counted].mean()) / 255 if counted.any() else 0.0
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     in_box = np.unique(labels[new & inner])
-    span = max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in in_box), default=0) / side
+    span = (
+        max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in in_box), default=0)
+        / side
+    )
     spread = _spread(new & inner) / side
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
-    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered)
+    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total)
 
 
 def _spread(mask: np.ndarray) -> int:
@@ -278,7 +316,9 @@ def light_ink_scale(darkness: float, *, settings: RecognitionSettings) -> float:
     return float(np.clip(darkness / settings.pen_darkness, settings.light_ink_scale_min, 1.0))
 
 
-def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: RecognitionSettings) -> BoxState:
+def box_state(
+    m: _Shares, t: dict[str, float], *, registered: bool, settings: RecognitionSettings
+) -> BoxState:
     """Empty / marked / cancelled / uncertain from a box's ink measures.
 
     The sheet's thresholds ``t`` shrink once more for a box whose own ink is paler than pen. A box
@@ -286,9 +326,12 @@ def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: Re
     marked only with twice the usual ink.
     """
     k = light_ink_scale(m.darkness, settings=settings) if m.darkness > 0 else 1.0
-    nothing = (m.inner < t["empty_below"] * k and m.ring < t["ring_empty_below"] * k
-               and m.spread < settings.stroke_span_min  # faint ink spread across the box is not nothing,
-               and m.scattered < t["empty_below"] * k / 2)  # nor a stroke dissolved into dots
+    nothing = (
+        m.inner < t["empty_below"] * k
+        and m.ring < t["ring_empty_below"] * k
+        and m.spread < settings.stroke_span_min  # faint ink spread across the box is not nothing,
+        and m.scattered < t["empty_below"] * k / 2
+    )  # nor a stroke dissolved into dots
     if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
         if m.inner >= t["cancelled_above"]:
             return "cancelled"
@@ -299,6 +342,9 @@ def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: Re
         return "marked"
     if m.ring >= t["ring_marked_above"] * k:
         return "marked"  # a circle around the box and its printed code, or a tick drawn beside it
+    around = m.inner >= t["empty_below"] * k and m.ring >= t["ring_empty_below"] * k
+    if around and m.total >= 2 * t["marked_above"] * k:
+        return "marked"  # ink both inside and around, plenty in all: a circle cutting the box, an overflow
     if m.inner >= t["empty_below"] * k / 2 and m.span >= settings.stroke_span_min:
         return "marked"  # one stroke across the box: a thin tick or cross
     if m.inner >= t["empty_below"] * k and m.spread >= settings.stroke_span_min:
@@ -306,8 +352,14 @@ def box_state(m: _Shares, t: dict[str, float], *, registered: bool, settings: Re
     return "empty" if nothing else "uncertain"
 
 
-def read_boxes(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
-               settings: RecognitionSettings) -> BoxReadout:
+def read_boxes(
+    aligned: np.ndarray,
+    blank: np.ndarray | BlankMaster,
+    page: PageLayout,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> BoxReadout:
     """Measure every box of ``page``; returns the measures, the thresholds used and the ink maps.
 
     ``thresholds["registration"]`` is the share of boxes registered against the blank: a page whose
@@ -330,7 +382,13 @@ def read_boxes(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageL
     return BoxReadout(measures, thresholds, ink, centres, measured)
 
 
-def measure_boxes(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page: PageLayout, *, dpi: float,
-                  settings: RecognitionSettings) -> list[BoxMeasure]:
+def measure_boxes(
+    aligned: np.ndarray,
+    blank: np.ndarray | BlankMaster,
+    page: PageLayout,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> list[BoxMeasure]:
     """Measure every answer box of ``page`` on the aligned scan (see the module docstring)."""
     return read_boxes(aligned, blank, page, dpi=dpi, settings=settings).boxes

@@ -22,8 +22,16 @@ from recognition.types import PageReading
 log = logging.getLogger(__name__)
 
 
-def read_page(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page_layout: PageLayout, layout: Layout, *, dpi: float,
-              settings: RecognitionSettings, ocr: bool = True) -> PageReading:
+def read_page(
+    aligned: np.ndarray,
+    blank: np.ndarray | BlankMaster,
+    page_layout: PageLayout,
+    layout: Layout,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+    ocr: bool = True,
+) -> PageReading:
     """Boxes, answers (one per question / grid row with boxes here, one per handwriting region) and the
     per-sheet thresholds used. ``ocr=False`` skips the tesseract drafts (regions are still judged).
 
@@ -33,18 +41,28 @@ def read_page(aligned: np.ndarray, blank: np.ndarray | BlankMaster, page_layout:
     stays out of review when the digit draft agrees with the marked columns (``ocr=True`` only).
     """
     readout = read_boxes(aligned, blank, page_layout, dpi=dpi, settings=settings)
-    answers = answers_for_page(readout.boxes, page_layout, layout, settings=settings,
-                               thresholds=readout.thresholds)
+    answers = answers_for_page(
+        readout.boxes, page_layout, layout, settings=settings, thresholds=readout.thresholds
+    )
     if readout.thresholds["registration"] < settings.min_registration:
-        log.warning("page %d: only %.0f%% of the boxes line up with the blank master; every answer goes to "
-                    "review", page_layout.number, 100 * readout.thresholds["registration"])
+        log.warning(
+            "page %d: only %.0f%% of the boxes line up with the blank master; every answer goes to review",
+            page_layout.number,
+            100 * readout.thresholds["registration"],
+        )
         for answer in answers:
             answer.state, answer.value, answer.needs_review = "uncertain", None, True
             answer.reason, answer.confidence = "misaligned", 0.0
     numbers = frozenset(q.id for q in layout.questions if q.kind == "number")
-    answers += read_regions(aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr,
-                            number_questions=numbers)
+    answers += read_regions(
+        aligned, readout, page_layout, dpi=dpi, settings=settings, ocr=ocr, number_questions=numbers
+    )
     confirm_number_frames(answers, numbers)
-    log.debug("page %d: %d boxes, %d answers, %d to review", page_layout.number, len(readout.boxes),
-              len(answers), sum(a.needs_review for a in answers))
+    log.debug(
+        "page %d: %d boxes, %d answers, %d to review",
+        page_layout.number,
+        len(readout.boxes),
+        len(answers),
+        sum(a.needs_review for a in answers),
+    )
     return PageReading(boxes=readout.boxes, answers=answers, thresholds=readout.thresholds)

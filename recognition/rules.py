@@ -38,20 +38,26 @@ def box_confidence(m: BoxMeasure, t: Mapping[str, float]) -> float:
     if m.state == "uncertain":
         return 0.0
     if m.state == "empty":
-        margin = min((t["empty_below"] - m.inner_ink) / t["empty_below"],
-                     (t["ring_empty_below"] - m.ring_ink) / t["ring_empty_below"])
+        margin = min(
+            (t["empty_below"] - m.inner_ink) / t["empty_below"],
+            (t["ring_empty_below"] - m.ring_ink) / t["ring_empty_below"],
+        )
     elif m.state == "cancelled":
         margin = (m.inner_ink - t["cancelled_above"]) / (1 - t["cancelled_above"])
     elif m.inner_ink >= t["marked_above"]:
         upper = t["cancelled_above"] - t["marked_above"]
-        margin = min((m.inner_ink - t["marked_above"]) / t["marked_above"], (t["cancelled_above"] - m.inner_ink) / upper)
+        margin = min(
+            (m.inner_ink - t["marked_above"]) / t["marked_above"],
+            (t["cancelled_above"] - m.inner_ink) / upper,
+        )
     else:  # marked by a ring: a circle around the code
         margin = (m.ring_ink - t["ring_marked_above"]) / t["ring_marked_above"]
     return 0.5 + 0.5 * min(1.0, max(0.0, margin))
 
 
-def _choice(q: QuestionLayout, item: str, group: list[tuple[AnswerBox, BoxMeasure]],
-            t: Mapping[str, float]) -> AnswerReading:
+def _choice(
+    q: QuestionLayout, item: str, group: list[tuple[AnswerBox, BoxMeasure]], t: Mapping[str, float]
+) -> AnswerReading:
     reading = AnswerReading(q.id, item, q.kind, None, "blank", False)
     reading.confidence = round(min(box_confidence(m, t) for _, m in group), 3)
     marked = [b.value for b, m in group if m.state == "marked"]
@@ -70,8 +76,9 @@ def _choice(q: QuestionLayout, item: str, group: list[tuple[AnswerBox, BoxMeasur
     return reading
 
 
-def _number(q: QuestionLayout, group: list[tuple[AnswerBox, BoxMeasure]],
-            t: Mapping[str, float]) -> AnswerReading:
+def _number(
+    q: QuestionLayout, group: list[tuple[AnswerBox, BoxMeasure]], t: Mapping[str, float]
+) -> AnswerReading:
     reading = AnswerReading(q.id, "", "number", None, "blank", False)
     columns: dict[int, list[tuple[AnswerBox, BoxMeasure]]] = defaultdict(list)
     for box, m in group:
@@ -95,9 +102,14 @@ def _number(q: QuestionLayout, group: list[tuple[AnswerBox, BoxMeasure]],
     return reading
 
 
-def answers_for_page(measures: Sequence[BoxMeasure], page: PageLayout, layout: Layout, *,
-                     settings: RecognitionSettings,
-                     thresholds: Mapping[str, float] | None = None) -> list[AnswerReading]:
+def answers_for_page(
+    measures: Sequence[BoxMeasure],
+    page: PageLayout,
+    layout: Layout,
+    *,
+    settings: RecognitionSettings,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[AnswerReading]:
     """One AnswerReading per question (per grid row: item = row id) with boxes on ``page``.
 
     ``measures`` are the page's box measures (any order, matched by box id); ``thresholds`` the

@@ -49,9 +49,7 @@ def require_tesseract(lang: str = "vie") -> None:
     """Raise MissingToolError unless tesseract and every language in ``lang`` ("vie", "vie+eng") exist."""
     missing = [code for code in lang.split("+") if code not in available_languages()]
     if missing:
-        raise MissingToolError(
-            f"tesseract thiếu dữ liệu ngôn ngữ {', '.join(missing)}. {INSTALL_HINT}"
-        )
+        raise MissingToolError(f"tesseract thiếu dữ liệu ngôn ngữ {', '.join(missing)}. {INSTALL_HINT}")
 
 
 def ocr_text(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: str | None = None) -> str:
@@ -59,8 +57,8 @@ def ocr_text(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: s
 
     ``psm`` is tesseract's page segmentation mode (7 = one line, 6 = a block of lines);
     ``whitelist`` limits the characters tesseract may answer (e.g. "0123456789-").
-    Returns the text, one line per printed line with spaces collapsed; "" when the image is empty or tesseract fails or times out
-    (logged). Raises MissingToolError only when tesseract or the language is not installed.
+    Returns the text, one line per printed line with spaces collapsed; "" when the image is empty or
+    tesseract fails or times out (logged). Raises MissingToolError only when tesseract or the language is not installed.
 
     >>> ocr_text(np.full((40, 200), 255, np.uint8), lang="eng")
     ''
@@ -76,8 +74,7 @@ def ocr_text(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: s
     if whitelist:
         config += f" -c tessedit_char_whitelist={whitelist}"
     try:
-        text = pytesseract.image_to_string(padded, lang=lang,
-                                           config=config, timeout=TIMEOUT_S)
+        text = pytesseract.image_to_string(padded, lang=lang, config=config, timeout=TIMEOUT_S)
     except (pytesseract.TesseractError, OSError, subprocess.SubprocessError) as exc:
         log.warning("OCR failed (%s); no draft", exc)
         return ""

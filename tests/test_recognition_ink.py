@@ -12,7 +12,9 @@ SETTINGS = RecognitionSettings()
 DPI = 150.0
 
 
-def _page_with_marks(paper: np.ndarray, ink_grey: float) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def _page_with_marks(
+    paper: np.ndarray, ink_grey: float
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """``paper`` (float grey levels) with 2 mm squares of ink every 20 mm: ink darkens the paper
     multiplicatively (ink_grey/255 of the light passes), as on real paper."""
     image = paper.copy()
@@ -27,16 +29,18 @@ def _page_with_marks(paper: np.ndarray, ink_grey: float) -> tuple[np.ndarray, li
 
 def test_uneven_light_divides_out() -> None:
     rows, cols = round(297 * px_per_mm(DPI)), round(210 * px_per_mm(DPI))
-    light = np.linspace(110, 250, cols)[None, :] * np.linspace(0.8, 1.0, rows)[:, None]  # a shadow and a slope
+    light = (
+        np.linspace(110, 250, cols)[None, :] * np.linspace(0.8, 1.0, rows)[:, None]
+    )  # a shadow and a slope
     image, boxes = _page_with_marks(light, ink_grey=60)
     dark = darkness_map(image, dpi=DPI, settings=SETTINGS)
     ink = np.zeros(dark.shape, bool)
     for r0, r1, c0, c1 in boxes:
-        ink[r0 + 1:r1 - 1, c0 + 1:c1 - 1] = True
+        ink[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1] = True
     assert dark[ink].min() > 0.6 * 255  # the darkest (60/255 of the light) reads dark in shadow and in light
     far = np.ones(dark.shape, bool)
     for r0, r1, c0, c1 in boxes:
-        far[max(0, r0 - 6):r1 + 6, max(0, c0 - 6):c1 + 6] = False
+        far[max(0, r0 - 6) : r1 + 6, max(0, c0 - 6) : c1 + 6] = False
     assert np.percentile(dark[far], 99) < 0.1 * 255  # the paper is paper everywhere
 
 

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -20,7 +21,7 @@ from phieu.provingground.bundle import stamp
 from phieu.provingground.degrade import degrade
 from phieu.provingground.filler import fill_page
 from phieu.provingground.render import render_pdf_page
-from phieu.provingground.truth import MarkSpec, SheetTruth, TruthAnswer, random_truth
+from phieu.provingground.truth import Expect, MarkSpec, MarkStyle, SheetTruth, TruthAnswer, random_truth
 from phieu.settings import RecognitionSettings, ScanSettings
 from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
@@ -57,7 +58,9 @@ def sipas() -> Sheet:
     return Sheet(built, built.layout, printed, blanks)
 
 
-def scan_page(sheet: Sheet, number: int, truth: SheetTruth, profile: str, rng: np.random.Generator) -> np.ndarray:
+def scan_page(
+    sheet: Sheet, number: int, truth: SheetTruth, profile: str, rng: np.random.Generator
+) -> np.ndarray:
     """Fill page ``number``, degrade it with ``profile``, find its marks and warp it upright (scanner)."""
     page = sheet.layout.page(number)
     filled = fill_page(sheet.printed[number - 1], page, truth, dpi=FILL_DPI, rng=rng)
@@ -87,17 +90,34 @@ def judge(truth: SheetTruth, readings: list[AnswerReading]) -> Counter[str]:
 
 
 def read_sheet(sheet: Sheet, truth: SheetTruth, profile: str, rng: np.random.Generator) -> list[PageReading]:
-    return [read_page(scan_page(sheet, page.number, truth, profile, rng), sheet.blanks[page.number - 1], page,
-                      sheet.layout, dpi=DPI, settings=SETTINGS, ocr=False)
-            for page in sheet.layout.pages]
+    return [
+        read_page(
+            scan_page(sheet, page.number, truth, profile, rng),
+            sheet.blanks[page.number - 1],
+            page,
+            sheet.layout,
+            dpi=DPI,
+            settings=SETTINGS,
+            ocr=False,
+        )
+        for page in sheet.layout.pages
+    ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("profile", "mix", "max_review"), [
-    ("office", "mixed", 0.02), ("office", "pencil", 0.02), ("fax", "mixed", 0.05), ("phone", "mixed", 0.05),
-    ("phone", "pencil", 0.05),
-])
-def test_every_answer_recovered_or_sent_to_review(sipas: Sheet, profile: str, mix: str, max_review: float) -> None:
+@pytest.mark.parametrize(
+    ("profile", "mix", "max_review"),
+    [
+        ("office", "mixed", 0.02),
+        ("office", "pencil", 0.02),
+        ("fax", "mixed", 0.05),
+        ("phone", "mixed", 0.05),
+        ("phone", "pencil", 0.05),
+    ],
+)
+def test_every_answer_recovered_or_sent_to_review(
+    sipas: Sheet, profile: str, mix: str, max_review: float
+) -> None:
     tally: Counter[str] = Counter()
     for seed in range(2):
         rng = np.random.default_rng([seed, len(profile), len(mix)])
@@ -110,11 +130,15 @@ def test_every_answer_recovered_or_sent_to_review(sipas: Sheet, profile: str, mi
     assert tally["review"] <= max_review * total, tally
 
 
-def _truth(sheet: Sheet, marks: dict[tuple[str, str], tuple[str | None, str, list[tuple[str, str]]]]) -> SheetTruth:
-    """A sheet where only the listed answers are given: key → (value, expect, [(box id, style)])."""
+Given = dict[tuple[str, str], tuple[str | None, str, list[tuple[str, str]]]]
+
+
+def _truth(sheet: Sheet, given: Given) -> SheetTruth:
+    """A sheet where only the ``given`` answers are marked: key → (value, expect, [(box id, style)])."""
     answers = {key: TruthAnswer(None, "blank") for key in _all_keys(sheet.layout)}
-    for key, (value, expect, specs) in marks.items():
-        answers[key] = TruthAnswer(value, expect, [MarkSpec(box, style) for box, style in specs])  # type: ignore[arg-type]
+    for key, (value, expect, specs) in given.items():
+        drawn = [MarkSpec(box, cast(MarkStyle, style)) for box, style in specs]
+        answers[key] = TruthAnswer(value, cast(Expect, expect), drawn)
     return SheetTruth(serial=7, answers=answers)
 
 
@@ -131,18 +155,29 @@ def _answers(readings: list[PageReading]) -> dict[tuple[str, str], AnswerReading
 
 @pytest.mark.parametrize("profile", ["office", "phone"])
 def test_each_kind_of_mark(sipas: Sheet, profile: str) -> None:
-    truth = _truth(sipas, {
-        ("A1", ""): ("2", "answer", [("A1:2", "tick")]),
-        ("A3", ""): ("1", "answer", [("A3:1", "cross")]),
-        ("A4", ""): ("3", "answer", [("A4:3", "circle")]),  # a circle around the printed code
-        ("A5", ""): ("2", "answer", [("A5:2", "fill")]),  # a lone solid fill is the answer
-        ("A6", ""): ("1", "answer", [("A6:1", "overflow")]),
-        ("A2", ""): ("47", "answer", [("A2:c0:4", "pencil"), ("A2:c1:7", "cross")]),
-        ("B1", "y-te"): ("3", "answer", [("B1:y-te:1", "cancel"), ("B1:y-te:3", "tick")]),  # cancel + new mark
-        ("B1", "giao-duc"): (None, "review", [("B1:giao-duc:1", "tick"), ("B1:giao-duc:2", "cross")]),  # two marks
-        ("B1", "viec-lam"): (None, "blank", [("B1:viec-lam:2", "dot")]),  # a pen rest is no answer
-        ("B2", ""): ("1;4;9", "answer", [("B2:1", "tick"), ("B2:4", "pencil"), ("B2:9", "cross")]),
-    })
+    truth = _truth(
+        sipas,
+        {
+            ("A1", ""): ("2", "answer", [("A1:2", "tick")]),
+            ("A3", ""): ("1", "answer", [("A3:1", "cross")]),
+            ("A4", ""): ("3", "answer", [("A4:3", "circle")]),  # a circle around the printed code
+            ("A5", ""): ("2", "answer", [("A5:2", "fill")]),  # a lone solid fill is the answer
+            ("A6", ""): ("1", "answer", [("A6:1", "overflow")]),
+            ("A2", ""): ("47", "answer", [("A2:c0:4", "pencil"), ("A2:c1:7", "cross")]),
+            ("B1", "y-te"): (
+                "3",
+                "answer",
+                [("B1:y-te:1", "cancel"), ("B1:y-te:3", "tick")],
+            ),  # cancel + new mark
+            ("B1", "giao-duc"): (
+                None,
+                "review",
+                [("B1:giao-duc:1", "tick"), ("B1:giao-duc:2", "cross")],
+            ),  # two marks
+            ("B1", "viec-lam"): (None, "blank", [("B1:viec-lam:2", "dot")]),  # a pen rest is no answer
+            ("B2", ""): ("1;4;9", "answer", [("B2:1", "tick"), ("B2:4", "pencil"), ("B2:9", "cross")]),
+        },
+    )
     _check_keys_exist(sipas.layout, truth)
     readings = read_sheet(sipas, truth, profile, np.random.default_rng(11))
     got = _answers(readings)
@@ -172,18 +207,24 @@ def test_empty_sheet_reads_blank_and_sends_nothing_to_review(sipas: Sheet) -> No
 
 
 def test_write_ins_with_ink_go_to_review_with_crop_empty_ones_do_not(sipas: Sheet) -> None:
-    truth = _truth(sipas, {
-        ("A3", ""): ("2", "answer", [("A3:2", "tick")]),
-        ("A3", "A3:w2"): ("Người Mường", "review", [("A3:w2", "write")]),
-        ("A5", ""): ("7", "answer", [("A5:7", "cross")]),  # "other" ticked, nothing written: no review
-    })
+    truth = _truth(
+        sipas,
+        {
+            ("A3", ""): ("2", "answer", [("A3:2", "tick")]),
+            ("A3", "A3:w2"): ("Người Mường", "review", [("A3:w2", "write")]),
+            ("A5", ""): ("7", "answer", [("A5:7", "cross")]),  # "other" ticked, nothing written: no review
+        },
+    )
     page = sipas.layout.page(1)
     aligned = scan_page(sipas, 1, truth, "office", np.random.default_rng(5))
     reading = read_page(aligned, sipas.blanks[0], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False)
     got = {(a.question, a.item): a for a in reading.answers}
     written, empty = got[("A3", "A3:w2")], got[("A5", "A5:w7")]
     assert (written.state, written.needs_review, written.kind) == ("ink", True, "writein")
-    assert written.crop_png and cv2.imdecode(np.frombuffer(written.crop_png, np.uint8), cv2.IMREAD_GRAYSCALE) is not None
+    assert (
+        written.crop_png
+        and cv2.imdecode(np.frombuffer(written.crop_png, np.uint8), cv2.IMREAD_GRAYSCALE) is not None
+    )
     assert written.ocr_draft is None  # ocr=False: judged, cropped, not read
     assert (empty.state, empty.needs_review, empty.crop_png) == ("no_ink", False, None)
     assert got[("A3", "")].value == "2" and got[("A5", "")].value == "7"  # the write-in is extra text only
@@ -195,8 +236,9 @@ def test_misaligned_page_goes_to_review_never_wrong(sipas: Sheet) -> None:
     shifted = np.full_like(aligned, 255)
     off = round(3.0 * DPI / 25.4)  # 3 mm: far beyond what local re-alignment absorbs
     shifted[off:, off:] = aligned[:-off, :-off]
-    reading = read_page(shifted, sipas.blanks[3], sipas.layout.page(4), sipas.layout, dpi=DPI,
-                        settings=SETTINGS, ocr=False)
+    reading = read_page(
+        shifted, sipas.blanks[3], sipas.layout.page(4), sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False
+    )
     assert reading.thresholds["registration"] < SETTINGS.min_registration
     tally = judge(truth, reading.answers)
     assert tally["wrong"] == 0, tally
@@ -228,7 +270,6 @@ def test_unprepared_blank_and_off_by_one_render_size_are_accepted(sipas: Sheet) 
         read_page(aligned, blank[:-40], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False)
 
 
-
 def _neat_writing(sheet: Sheet, truth: SheetTruth, writing: dict[str, str], seed: int) -> PageReading:
     """Page 1 with ``writing`` (region id → text) printed in a neat hand (DejaVu), marked per ``truth``,
     scanned by an office scanner and read with OCR."""
@@ -238,8 +279,12 @@ def _neat_writing(sheet: Sheet, truth: SheetTruth, writing: dict[str, str], seed
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", round(4.0 * s))
     for region in page.regions:
         if region.id in writing:
-            ImageDraw.Draw(image).text((round((region.x + 3) * s), round((region.y + 1.5) * s)), writing[region.id],
-                                       fill=40, font=font)
+            ImageDraw.Draw(image).text(
+                (round((region.x + 3) * s), round((region.y + 1.5) * s)),
+                writing[region.id],
+                fill=40,
+                font=font,
+            )
     rng = np.random.default_rng(seed)
     filled = fill_page(np.asarray(image), page, truth, dpi=FILL_DPI, rng=rng)
     scanned = degrade(filled, "office", rng, dpi=FILL_DPI)
@@ -258,8 +303,9 @@ def test_ocr_draft_reads_neat_vietnamese_writing(sipas: Sheet) -> None:
 
 
 @pytest.mark.parametrize(("written", "review"), [("47", False), ("52", True)])
-def test_number_written_in_its_frame_is_reviewed_only_when_it_disagrees(sipas: Sheet, written: str,
-                                                                        review: bool) -> None:
+def test_number_written_in_its_frame_is_reviewed_only_when_it_disagrees(
+    sipas: Sheet, written: str, review: bool
+) -> None:
     truth = _truth(sipas, {("A2", ""): ("47", "answer", [("A2:c0:4", "cross"), ("A2:c1:7", "tick")])})
     reading = _neat_writing(sipas, truth, {"A2:write": written}, seed=6)
     got = {(a.question, a.item): a for a in reading.answers}

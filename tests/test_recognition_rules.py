@@ -50,7 +50,10 @@ def read(layout: Layout, states: dict[str, BoxState]) -> dict[tuple[str, str], A
 
 
 def test_single_choice(layout: Layout) -> None:
-    assert (read(layout, {"Q1:2": "marked"})[("Q1", "")].value, read(layout, {})[("Q1", "")].state) == ("2", "blank")
+    assert (read(layout, {"Q1:2": "marked"})[("Q1", "")].value, read(layout, {})[("Q1", "")].state) == (
+        "2",
+        "blank",
+    )
     two = read(layout, {"Q1:1": "marked", "Q1:2": "marked"})[("Q1", "")]
     assert (two.state, two.needs_review, two.reason, two.value) == ("multiple", True, "multiple_marks", None)
     doubt = read(layout, {"Q1:1": "marked", "Q1:2": "uncertain"})[("Q1", "")]
@@ -80,17 +83,24 @@ def test_grid_rows_are_answers_with_the_row_as_item(layout: Layout) -> None:
     assert got[("Q4", "r2")].reason == "multiple_marks"
 
 
-@pytest.mark.parametrize(("states", "expected"), [
-    ({"Q3:c0:4": "marked", "Q3:c1:7": "marked"}, ("answered", "47", False, None)),
-    ({}, ("blank", None, False, None)),
-    ({"Q3:c0:4": "marked"}, ("unreadable", None, True, "unreadable_digit")),
-    ({"Q3:c0:4": "marked", "Q3:c1:7": "marked", "Q3:c1:8": "marked"}, ("unreadable", None, True, "unreadable_digit")),
-    ({"Q3:c0:4": "marked", "Q3:c1:7": "uncertain"}, ("uncertain", None, True, "uncertain_box")),
-    ({"Q3:c0:0": "marked", "Q3:c1:7": "marked"}, ("unreadable", "7", True, "out_of_range")),
-    ({"Q3:c0:2": "cancelled", "Q3:c0:3": "marked", "Q3:c1:0": "marked"}, ("answered", "30", False, None)),
-])
-def test_number_from_digit_columns(layout: Layout, states: dict[str, BoxState],
-                                   expected: tuple[str, str | None, bool, str | None]) -> None:
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ({"Q3:c0:4": "marked", "Q3:c1:7": "marked"}, ("answered", "47", False, None)),
+        ({}, ("blank", None, False, None)),
+        ({"Q3:c0:4": "marked"}, ("unreadable", None, True, "unreadable_digit")),
+        (
+            {"Q3:c0:4": "marked", "Q3:c1:7": "marked", "Q3:c1:8": "marked"},
+            ("unreadable", None, True, "unreadable_digit"),
+        ),
+        ({"Q3:c0:4": "marked", "Q3:c1:7": "uncertain"}, ("uncertain", None, True, "uncertain_box")),
+        ({"Q3:c0:0": "marked", "Q3:c1:7": "marked"}, ("unreadable", "7", True, "out_of_range")),
+        ({"Q3:c0:2": "cancelled", "Q3:c0:3": "marked", "Q3:c1:0": "marked"}, ("answered", "30", False, None)),
+    ],
+)
+def test_number_from_digit_columns(
+    layout: Layout, states: dict[str, BoxState], expected: tuple[str, str | None, bool, str | None]
+) -> None:
     got = read(layout, states)[("Q3", "")]
     assert (got.state, got.value, got.needs_review, got.reason) == expected
 
@@ -100,7 +110,10 @@ def test_confidence_falls_with_the_margin_to_the_thresholds(layout: Layout) -> N
     boxes = [b for b in page.boxes if b.question == "Q1"]
 
     def confidence(ink: float) -> float:
-        measures = [BoxMeasure(boxes[0].id, ink, 0.0, 0.7, "marked"), BoxMeasure(boxes[1].id, 0.0, 0.0, 0.0, "empty")]
+        measures = [
+            BoxMeasure(boxes[0].id, ink, 0.0, 0.7, "marked"),
+            BoxMeasure(boxes[1].id, 0.0, 0.0, 0.0, "empty"),
+        ]
         return answers_for_page(measures, page, layout, settings=SETTINGS)[0].confidence
 
     assert 0.5 <= confidence(0.15) < confidence(0.25) <= 1.0
