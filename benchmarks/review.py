@@ -42,7 +42,7 @@ from storage.files import FileStore
 from storage.models import Answer, BoxReading, Page, ReviewItem, ScanFile, Sheet, User
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
-OUT = Path(__file__).resolve().parent / "out" / "review.json"
+OUT_DIR = Path(__file__).resolve().parent / "out"
 PASSWORD = "benchmark-123"
 
 
@@ -246,9 +246,10 @@ def main() -> None:
         server.process.wait(10)
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
               "database": db.engine.dialect.name, "data": sizes, "latency": lat, "load": rate}
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    print(f"written {OUT}")
+    out = OUT_DIR / f"review-{db.engine.dialect.name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(f"written {out}")
 
 
 if __name__ == "__main__":
