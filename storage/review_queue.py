@@ -522,29 +522,6 @@ def queue_counts(session: Session, survey_id: int | None = None, *, now: datetim
     return counts
 
 
-def survey_figures(session: Session, survey_id: int) -> dict[str, int]:
-    """Sheets printed / scanned / complete / awaiting review, unidentified pages, duplicates, open items."""
-    by_status = dict(
-        session.execute(select(Sheet.status, func.count(Sheet.id)).where(Sheet.survey_id == survey_id).group_by(Sheet.status)).all()
-    )
-    printed = sum(by_status.values())
-    duplicates = session.scalar(
-        select(func.count(Page.id)).join(Sheet, Sheet.id == Page.sheet_id).where(Sheet.survey_id == survey_id, Page.status == "duplicate")
-    )
-    unidentified = session.scalar(
-        select(func.count(ReviewItem.id)).where(ReviewItem.kind == "page", ReviewItem.status == "open",
-                                                or_(ReviewItem.survey_id == survey_id, ReviewItem.survey_id.is_(None)))
-    )
-    return {
-        "printed": int(printed),
-        "scanned": int(printed - by_status.get("printed", 0)),
-        "complete": int(by_status.get("complete", 0) + by_status.get("final", 0)),
-        "awaiting_review": int(by_status.get("review", 0)),
-        "unidentified_pages": int(unidentified or 0),
-        "duplicates": int(duplicates or 0),
-    }
-
-
 def leases_by_user(session: Session, survey_id: int | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """Open items each person holds right now (for a supervisor deciding to reassign)."""
     query = (

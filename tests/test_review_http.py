@@ -183,7 +183,7 @@ def test_progress_figures_match_the_database(env) -> None:  # type: ignore[no-un
         sheets = s.scalars(select(Sheet.status)).all()
     assert data["figures"]["printed"] == len(sheets) == len(info.serials) + 2
     assert data["figures"]["awaiting_review"] == sheets.count("review") == len(info.serials)
-    assert data["figures"]["unidentified_pages"] == 1
+    assert data["figures"]["unidentified_total"] == 1
     assert data["queue"]["answer"] + data["queue"]["writein"] == info.queue_items
 
 

@@ -14,6 +14,7 @@ from review_ui.web import EVERYONE, MANAGERS, form_or_json, me, respond, route, 
 from review_ui.web import session as db_session
 from storage import audit
 from storage import review_queue as rq
+from storage.export import survey_progress
 from storage.models import ScanBatch, Survey
 
 bp = Blueprint("admin", __name__)
@@ -26,10 +27,17 @@ def _survey(s: Any, code: str) -> Survey:
     return survey  # type: ignore[no-any-return]
 
 
+def _figures(s: Any, code: str) -> dict[str, int]:
+    """storage.export.survey_progress, plus the unidentified pages of no known survey (shown on every survey)."""
+    figures = survey_progress(s, code)
+    figures["unidentified_total"] = figures["unidentified_pages"] + figures["unidentified_pages_unknown_survey"]
+    return figures
+
+
 @route(bp, "/surveys", allowed=EVERYONE)
 def surveys() -> Any:
     with db_session() as s:
-        rows = [{"code": sv.code, "title": sv.title, "figures": rq.survey_figures(s, sv.id),
+        rows = [{"code": sv.code, "title": sv.title, "figures": _figures(s, sv.code),
                  "second_review_share": sv.second_review_share}
                 for sv in s.scalars(select(Survey).order_by(Survey.code))]
     return respond("surveys.html", {"surveys": rows})
@@ -42,7 +50,7 @@ def progress(code: str) -> Any:
         data = {
             "code": survey.code,
             "title": survey.title,
-            "figures": rq.survey_figures(s, survey.id),
+            "figures": _figures(s, survey.code),
             "queue": rq.queue_counts(s, survey.id),
             "throughput": [t.__dict__ for t in rq.throughput(s, survey.id)],
             "leases": rq.leases_by_user(s, survey.id),
