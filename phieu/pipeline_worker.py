@@ -11,6 +11,7 @@ Images are numpy arrays indexed (row, col), uint8 grey with 0 = black.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,8 @@ def init_worker(context: WorkerContext) -> None:
     _CONTEXT = context
     _BLANKS.clear()
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
+    # the same for tesseract (handwriting drafts): its OpenMP threads spin and halved our OCR speed
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 def blank_master(survey: str, edition: str, page_number: int) -> BlankMaster:
