@@ -41,8 +41,11 @@ TEXT_KINDS = ("writein", "text")
 def reason_text(code: str | None) -> str:
     if not code:
         return ""
-    head = code.split(":", 1)[0].strip()
-    return REASONS.get(head, code)
+    head, _sep, detail = code.partition(":")
+    known = REASONS.get(head.strip())
+    if known is None:
+        return code
+    return f"{known} — {detail.strip()}" if detail.strip() else known
 
 
 @functools.lru_cache(maxsize=32)
