@@ -239,3 +239,23 @@ def test_unidentified_page_rotated_then_marked_not_part_of_the_survey(env) -> No
         assert (page.status, page.rotation, page.sheet_id) == ("not_survey", 90, None)
     again = client.post(f"/api/pages/{page_id}/not-survey", json={"version": version}, headers={"X-CSRFToken": token})
     assert again.status_code == 409
+
+
+def test_html_form_decides_every_row_or_none(env) -> None:  # type: ignore[no-untyped-def]
+    app, _info, database = env
+    client, token = login(app, "duyet1")
+    data = client.get("/api/review/next").json
+    while len(data["rows"]) < 2:  # find a grid row set
+        client.post(f"/api/review/{data['item']['id']}/skip", headers={"X-CSRFToken": token})
+        data = client.get("/api/review/next").json
+    first, second = data["rows"][:2]
+    form = {"csrf_token": token, f"version_{first['item_id']}": first["version"], f"value_{first['item_id']}": "3",
+            f"version_{second['item_id']}": second["version"]}
+    partial = client.post(f"/review/{data['item']['id']}/decide", data=form)
+    assert partial.status_code == 400 and "Chưa chọn" in partial.text
+    form[f"value_{second['item_id']}"] = ""  # the "0 = blank" choice
+    done = client.post(f"/review/{data['item']['id']}/decide", data=form)
+    assert done.status_code == 302 and done.location.endswith("/review/next")
+    with database.session() as s:
+        assert s.get(Answer, first["answer_id"]).final_value == "3"
+        assert (s.get(Answer, second["answer_id"]).final_value, s.get(Answer, second["answer_id"]).status) == (None, "reviewed")

@@ -77,7 +77,9 @@
         headers: { Accept: 'application/json', 'X-CSRFToken': csrf() },
       });
       const body = await response.json().catch(() => ({}));
-      await swapToNext(response.ok ? null : (body.error && body.error.message) || response.statusText);
+      const message = (body.error && body.error.message) || response.statusText;
+      if (response.status === 400) { showMessage(message); return; }  // e.g. a row left unanswered: stay here
+      await swapToNext(response.ok ? null : message);
     } finally {
       busy = false;
     }

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from phieu.errors import ConflictError, NotFoundError
+from phieu.errors import ConflictError, NotFoundError, PhieuError
 from review_ui.data import item_data
 from review_ui.web import STAFF, form_or_json, me, respond, route, state, wants_json
 from review_ui.web import session as db_session
@@ -94,8 +94,9 @@ def _decisions(fields: dict[str, Any]) -> list[tuple[int, int, str | None]]:
             for key in fields
             if key.startswith("value_") and key[6:].isdigit()
         ]
-    if not triples:
-        raise ConflictError(_("Chưa chọn câu trả lời nào.") + " / No decision was sent.")
+    undecided = [key[8:] for key in fields if key.startswith("version_") and f"value_{key[8:]}" not in fields]
+    if not triples or (undecided and not isinstance(fields.get("decisions"), list)):
+        raise PhieuError(_("Chưa chọn câu trả lời nào.") + " / Choose an answer for every row first.")
     return [(i, v, (str(val).strip() or None) if val is not None else None) for i, v, val in triples]
 
 
