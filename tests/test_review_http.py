@@ -259,3 +259,27 @@ def test_html_form_decides_every_row_or_none(env) -> None:  # type: ignore[no-un
     with database.session() as s:
         assert s.get(Answer, first["answer_id"]).final_value == "3"
         assert (s.get(Answer, second["answer_id"]).final_value, s.get(Answer, second["answer_id"]).status) == (None, "reviewed")
+
+
+def test_second_review_share_set_by_a_supervisor_sends_decisions_to_another_person(env) -> None:  # type: ignore[no-untyped-def]
+    app, _info, database = env
+    boss, boss_token = login(app, "giamsat")
+    assert boss.post(f"/api/surveys/{SURVEY}/second-review", json={"share": "100%"},
+                     headers={"X-CSRFToken": boss_token}).json["second_review_share"] == 1.0
+    a, token_a = login(app, "duyet1")
+    data = a.get("/api/review/next").json
+    decisions = [{"item_id": r["item_id"], "version": r["version"], "value": "1"} for r in data["rows"]]
+    assert a.post(f"/api/review/{data['item']['id']}/decide", json={"decisions": decisions}, headers={"X-CSRFToken": token_a}).status_code == 200
+    answer_ids = {r["answer_id"] for r in data["rows"]}
+    with database.session() as s:
+        seconds = s.scalars(select(ReviewItem).where(ReviewItem.kind == "second")).all()
+        assert {i.answer_id for i in seconds} == answer_ids
+    assert a.get("/api/review/next").json["item"]["kind"] != "second"  # never the first reviewer's own decisions
+    b, token_b = login(app, "duyet2")
+    seen = []
+    while (item := b.get("/api/review/next").json).get("item") and item["item"]["kind"] != "second":
+        seen.append(item["item"]["id"])
+        b.post(f"/api/review/{item['item']['id']}/skip", headers={"X-CSRFToken": token_b})
+        assert len(seen) < 50
+    assert item["item"]["kind"] == "second" and {r["answer_id"] for r in item["rows"]} <= answer_ids
+    assert all(r["previous"] == "1" for r in item["rows"])  # the first decision is shown to the second person
