@@ -30,6 +30,7 @@ from storage.models import (
     Survey,
     User,
 )
+from storage.scans import refresh_sheet_status
 
 log = logging.getLogger(__name__)
 
@@ -323,18 +324,10 @@ def _chosen_for_second(answer_id: int, share: float) -> bool:
 
 
 def _update_sheet_status(session: Session, sheet_id: int) -> None:
-    open_items = session.scalar(
-        select(func.count(ReviewItem.id))
-        .join(Answer, Answer.id == ReviewItem.answer_id)
-        .where(Answer.sheet_id == sheet_id, ReviewItem.status == "open")
-    )
+    """A closed item completes a sheet only when all its pages are in too (the writer's one rule)."""
     sheet = session.get(Sheet, sheet_id)
-    if sheet is None:
-        return
-    if open_items:
-        sheet.status = "review"
-    elif sheet.status == "review":
-        sheet.status = "complete"
+    if sheet is not None:
+        refresh_sheet_status(session, sheet)
 
 
 def correct(

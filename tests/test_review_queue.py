@@ -159,3 +159,19 @@ def test_correction_and_throughput(database, file_store) -> None:
         rows = rq.throughput(s, info.survey_id)
         assert [(r.username, r.decisions) for r in rows] == [("giamsat", 1)]
         assert rq.queue_counts(s, info.survey_id)["answer"] == 2
+
+
+def test_settling_every_item_does_not_complete_a_sheet_with_pages_missing(database, file_store) -> None:
+    from storage.models import Edition
+
+    seed(database, file_store, sheets=1, unidentified=0)
+    with database.session() as s:
+        for edition in s.scalars(select(Edition)):
+            edition.page_count = 2  # the sheet's second page has not been scanned yet
+        reviewer = _user(s, "duyet1")
+        items = s.scalars(select(ReviewItem).where(ReviewItem.status == "open")).all()
+        assert items
+        for item in items:
+            rq.decide(s, item.id, reviewer, "*" if item.kind == "answer" else "chữ viết", item.version)
+        sheet = s.scalar(select(Sheet))
+        assert sheet is not None and sheet.status == "scanned"
