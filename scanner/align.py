@@ -31,8 +31,15 @@ CLOCKWISE = ("top_left", "top_right", "bottom_right", "bottom_left")
 QR_QUIET_MODULES = 4
 # Share of the mark rectangle's width and height the fitting points must span for an affine fit.
 _AFFINE_MIN_SPREAD = 0.5
-# Fill of the min-area rectangle halfway between a disc (0.785) and a square (1.0).
-_CIRCLE_FILL = 0.89
+# Fill of the min-area rectangle between a disc (0.785, at most 0.82 scanned) and a square (1.0, at
+# least 0.89 on a fax's ragged edges).
+_CIRCLE_FILL = 0.855
+# Three-mark fits tried, best first, before giving up.
+_THREES_TRIED = 8
+# How far (mark sides) from its predicted place the fourth mark is looked for (an affine prediction
+# misses it by millimetres on a phone photo), and the ink share there that still counts as plain paper.
+_FOURTH_REACH = 4.0
+_FOURTH_BLANK_INK = 0.03
 
 
 def find_alignment(
@@ -50,7 +57,7 @@ def find_alignment(
     circle mark deciding it. Returns None when fewer than three marks fit the expected geometry.
     """
     candidates = find_candidates(image, dpi=dpi, mark_mm=marks[0].size, settings=settings)
-    return fit_marks(candidates, marks=marks, settings=settings, rotation=rotation)
+    return fit_marks(candidates, marks=marks, settings=settings, rotation=rotation, image=image)
 
 
 def fit_marks(
@@ -59,8 +66,13 @@ def fit_marks(
     marks: Sequence[RegistrationMark],
     settings: ScanSettings,
     rotation: int | None = None,
+    image: np.ndarray | None = None,
 ) -> Alignment | None:
-    """Choose the candidates forming the layout's mark rectangle and fit the transform (or None)."""
+    """Choose the candidates forming the layout's mark rectangle and fit the transform (or None).
+
+    ``image`` (the page the candidates come from) lets a three-mark fit be checked where it puts the
+    fourth mark; without it a three-mark fit is taken as it is.
+    """
     by_name: dict[str, RegistrationMark] = {m.name: m for m in marks}
     layout = np.array([[by_name[n].cx, by_name[n].cy] for n in CLOCKWISE])
     mark_mm = marks[0].size
@@ -68,9 +80,10 @@ def fit_marks(
     if found is not None:
         points, _ = found
         return _homography(layout, points, 4)
-    three = _best_three(candidates, layout, mark_mm, settings, rotation)
-    if three is not None:
-        return three
+    for missing, named, affine in _ranked_threes(candidates, layout, mark_mm, settings, rotation):
+        three = _confirm_three(image, layout, missing, named, affine, mark_mm, settings)
+        if three is not None:
+            return three
     log.debug("no mark geometry among %d candidates", len(candidates))
     return None
 
@@ -226,34 +239,81 @@ def _geometry_error(
     return error
 
 
-def _best_three(
+def _ranked_threes(
     candidates: Sequence[MarkCandidate],
     layout: np.ndarray,
     mark_mm: float,
     settings: ScanSettings,
     rotation: int | None,
-) -> Alignment | None:
-    """Affine fit from three marks forming the right corner of the rectangle, or None."""
-    best: tuple[float, Alignment] | None = None
+) -> list[tuple[int, dict[int, MarkCandidate], np.ndarray]]:
+    """(missing mark index, candidates by mark index, 2x3 affine mm -> px) of the triples that form a
+    right corner of the mark rectangle, each mark the right shape (circle bottom-right), best first."""
+    ranked: list[tuple[float, int, dict[int, MarkCandidate], np.ndarray]] = []
     for combo in itertools.combinations(candidates, 3):
         for missing in range(4):
             present = [i for i in range(4) if i != missing]
             for perm in itertools.permutations(combo):
+                if any((c.fill < _CIRCLE_FILL) != (i == 2) for i, c in zip(present, perm, strict=True)):
+                    continue
                 src = layout[present].astype(np.float32)
                 dst = np.array([[c.x, c.y] for c in perm], dtype=np.float32)
-                affine = cv2.getAffineTransform(src, dst)
+                affine = cv2.getAffineTransform(src, dst).astype(np.float64)
                 error = _similarity_error(affine[:, :2], perm, mark_mm, settings)
                 if error is None:
                     continue
-                names = dict(zip(present, perm, strict=True))
-                circle = names[2].fill if 2 in names else _CIRCLE_FILL
-                alignment = _affine_alignment(affine, layout, len(present))
-                if rotation is not None and alignment.rotation != rotation:
+                if rotation is not None and _rotation_of(_affine_points(affine, layout[:2])) != rotation:
                     continue
-                score = error + circle
-                if best is None or score < best[0]:
-                    best = (score, alignment)
-    return None if best is None else best[1]
+                ranked.append((error, missing, dict(zip(present, perm, strict=True)), affine))
+    ranked.sort(key=lambda r: r[0])
+    return [(missing, named, affine) for _, missing, named, affine in ranked[:_THREES_TRIED]]
+
+
+def _affine_points(affine: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
+    return np.hstack([points_mm, np.ones((len(points_mm), 1))]) @ affine.T
+
+
+def _confirm_three(
+    image: np.ndarray | None,
+    layout: np.ndarray,
+    missing: int,
+    named: dict[int, MarkCandidate],
+    affine: np.ndarray,
+    mark_mm: float,
+    settings: ScanSettings,
+) -> Alignment | None:
+    """Check a three-mark fit where it puts the fourth mark (three points always fit an affine map
+    exactly, so their residual proves nothing).
+
+    The fourth mark found there (it was not among the candidates): the four-mark homography. Its place
+    beyond the image edge, or plain paper there (a torn or covered corner): the affine fit. Print
+    or ink there instead of a mark: the triangle is a chance one (glyphs, filled boxes), None.
+    """
+    if image is None:
+        return _affine_alignment(affine, layout, 3)
+    x, y = _affine_points(affine, layout[missing:missing + 1])[0]
+    side = mark_mm * float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+    rows, cols = image.shape
+    if min(x, y) < side or x + side >= cols or y + side >= rows:
+        return _affine_alignment(affine, layout, 3)  # cut off by the image edge (at least partly)
+    reach = side * _FOURTH_REACH
+    x0, y0 = max(0, int(x - reach)), max(0, int(y - reach))
+    window = image[y0:int(y + reach) + 1, x0:int(x + reach) + 1]
+    dpi = side / mark_mm * MM_PER_INCH
+    near = [c for c in find_candidates(window, dpi=dpi, mark_mm=mark_mm, settings=settings)
+            if (c.fill < _CIRCLE_FILL) == (missing == 2)]
+    for found in sorted(near, key=lambda c: float(np.hypot(c.x + x0 - x, c.y + y0 - y))):
+        placed = MarkCandidate(found.x + x0, found.y + y0, found.side, found.fill, found.darkness)
+        four = [named.get(i, placed) for i in range(4)]
+        points = np.array([[c.x, c.y] for c in four])
+        if _geometry_error(points, _distances(layout), four, mark_mm, settings) is not None:
+            return _homography(layout, points, 4)
+    centre = image[int(y - side):int(y + side) + 1, int(x - side):int(x + side) + 1]
+    paper = float(np.percentile(image[::8, ::8], 90)) or 1.0
+    ink = float(np.mean(centre < paper * (1.0 - settings.blank_darkness)))
+    if ink <= _FOURTH_BLANK_INK:
+        return _affine_alignment(affine, layout, 3)
+    log.debug("three marks refused: print where the fourth should be (ink %.3f)", ink)
+    return None
 
 
 def _similarity_error(

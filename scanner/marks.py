@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 MM_PER_INCH = 25.4
 # Candidates kept for the geometric search, best first (C(12, 4) = 495 quadruples at most).
 _MAX_CANDIDATES = 12
+# Blobs refined on the full-resolution image to find those candidates.
+_MAX_REFINED = 36
+# Equal-area side of a disc against the square of the same width (sqrt(pi / 4)).
+_DISC_SIDE = 0.886
+# Fill of the minimum-area rectangle a refined mark reaches at least (a disc: 0.785, blurred a little less).
+_MARK_FILL_MIN = 0.68
 # Fill of the minimum-area rectangle: a disc fills pi/4 = 0.785 of it, a square 1; a blob below
 # _MIN_FILL is neither; _MIN_SOLIDITY rejects hollow or ragged shapes (hull area share).
 _MIN_FILL = 0.6
@@ -88,11 +94,21 @@ def find_candidates(image: np.ndarray, *, dpi: float, mark_mm: float, settings: 
             coarse.append((darkness, x + w / 2, y + h / 2, shape[0]))
     coarse.sort(reverse=True)
     refined = []
-    for darkness, cx, cy, _ in coarse[:_MAX_CANDIDATES]:
+    # Large print has many bold glyphs as dark as a mark at the reduced resolution: refine more than
+    # are kept, and keep only blobs that are still mark-sized and solid at full resolution.
+    for darkness, cx, cy, _ in coarse[:_MAX_REFINED]:
         found = refine(image, (cx * factor, cy * factor), side=side * factor)
-        if found is not None:
+        if found is not None and _mark_like(found, side * factor, tol):
             refined.append(MarkCandidate(found.x, found.y, found.side, found.fill, darkness))
+            if len(refined) == _MAX_CANDIDATES:
+                break
     return refined
+
+
+def _mark_like(found: MarkCandidate, side: float, tol: float) -> bool:
+    """A refined blob of a mark's size (a disc has 0.886 of a square's equal-area side) that fills
+    its minimum-area rectangle as a square or a disc does (glyphs and strokes fill less)."""
+    return (1 - tol) * _DISC_SIDE * side <= found.side <= (1 + tol) * side and found.fill >= _MARK_FILL_MIN
 
 
 def _plausible_blobs(stats: np.ndarray, side: float, tol: float) -> np.ndarray:

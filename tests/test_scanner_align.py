@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scanner_helpers import box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
+from scanner_helpers import REPO, box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
 
+from formgen.definition import load_definition
+from formgen.render import build_form
 from phieu.provingground.degrade import degrade
+from phieu.provingground.render import render_pdf_page
 from phieu.settings import ScanSettings
 from scanner.align import find_alignment, fit_marks, mm_to_px, px_to_mm, warp_to_layout
-from scanner.marks import MarkCandidate
+from scanner.marks import MarkCandidate, find_candidates
 
 SETTINGS = ScanSettings()
 TOLERANCE_MM = 1.0
@@ -160,3 +165,51 @@ def test_fit_marks_recovers_the_transform(quarter, angle, scale, shift, decoys):
     probe = np.array([[0.0, 0.0], [210.0, 0.0], [105.0, 148.0], [0.0, 297.0], [210.0, 297.0]])
     expected = (truth @ np.hstack([probe, np.ones((5, 1))]).T).T[:, :2]
     assert np.allclose(mm_to_px(alignment, probe), expected, atol=1e-3 * scale)
+
+
+@cache
+def _large_print():
+    return build_form(load_definition(REPO / "examples" / "sipas-2024.yaml"), large_print=True)
+
+
+def test_large_print_glyphs_do_not_crowd_out_a_mark():
+    # Large print's bold headings blur into as many mark-sized dark blobs as there are candidate
+    # places; the top-left mark was left out and three marks made a 220 mm wrong fit (residual 0.0).
+    built = _large_print()
+    lay = built.layout.pages[2]
+    out = degrade(render_pdf_page(built.blank_pdf, 2, dpi=300), "fax", np.random.default_rng(0))
+    alignment = find_alignment(out.image, marks=lay.marks, dpi=out.dpi, settings=SETTINGS)
+    assert alignment is not None and alignment.marks_found == 4
+    assert box_error_mm(alignment, out.transform @ mm_to_clean_px(300), built.layout, 3, out.dpi) < TOLERANCE_MM
+
+
+def test_three_marks_find_the_fourth_where_they_put_it():
+    # A phone photo's perspective puts an affine fit's far corner millimetres off; the fourth mark,
+    # missed by the candidate search, is looked for where the three put it, and the fit is exact again.
+    moved = move(clean_page(1), dpi=300, angle=4.0, perspective=0.08)
+    alignment = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS)
+    assert alignment is not None and alignment.marks_found == 4
+    corners = mm_to_px(alignment, np.array([[m.cx, m.cy] for m in _marks()]))
+    candidates = find_candidates(moved.image, dpi=300, mark_mm=_marks()[0].size, settings=SETTINGS)
+    bottom_left = corners[[m.name for m in _marks()].index("bottom_left")]
+    kept = [c for c in candidates if np.hypot(c.x - bottom_left[0], c.y - bottom_left[1]) > 50]
+    assert len(kept) == len(candidates) - 1
+    blind = fit_marks(kept, marks=_marks(), settings=SETTINGS)
+    assert blind is not None and blind.marks_found == 3
+    assert box_error_mm(blind, moved.truth, layout(), 1, 300) > 2 * TOLERANCE_MM  # why the fourth matters
+    checked = fit_marks(kept, marks=_marks(), settings=SETTINGS, image=moved.image)
+    assert checked is not None and checked.marks_found == 4
+    assert box_error_mm(checked, moved.truth, layout(), 1, 300) < 0.3
+
+
+def test_three_marks_are_refused_when_print_lies_where_the_fourth_should_be():
+    # Three points always fit an affine map exactly: the fit is checked where it puts the fourth mark.
+    moved = move(clean_page(1), dpi=300, angle=-3.0)
+    lost = next(m for m in _marks() if m.name == "bottom_left")
+    erase_rect_mm(moved.image, moved.truth, (lost.cx - lost.size, lost.cy - lost.size, 2 * lost.size, 2 * lost.size))
+    blank = find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS)
+    assert blank is not None and blank.marks_found == 3  # plain paper there: a lost mark, fit accepted
+    centre = cv2.perspectiveTransform(np.array([[[lost.cx, lost.cy]]]), moved.truth)[0, 0]
+    for dx in range(-60, 61, 20):  # a scribble (not a mark) over the place
+        cv2.line(moved.image, (int(centre[0]) + dx, int(centre[1]) - 60), (int(centre[0]) - dx, int(centre[1]) + 60), 0, 5)
+    assert find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS) is None
