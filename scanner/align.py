@@ -106,10 +106,7 @@ def fit_with_code(
     similarity. None when no mark is found or the points misfit by more than
     ``settings.fit_residual_max_mm`` on average.
     """
-    unit = code_rect.w / (modules + 2 * QR_QUIET_MODULES)
-    x0, y0 = code_rect.x + QR_QUIET_MODULES * unit, code_rect.y + QR_QUIET_MODULES * unit
-    x1, y1 = code_rect.x + code_rect.w - QR_QUIET_MODULES * unit, code_rect.y + code_rect.h - QR_QUIET_MODULES * unit
-    code_mm = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    code_mm = code_corners_mm(code_rect, modules)
     rough = _affine_fit(code_mm, code_px)
     px_per_mm = float(np.sqrt(abs(np.linalg.det(rough[:, :2]))))
     src, dst = [code_mm], [np.asarray(code_px, dtype=np.float64)]
@@ -126,17 +123,38 @@ def fit_with_code(
     if found < 1:
         return None
     mm, px = np.vstack(src), np.vstack(dst)
-    # An affine map needs points spread along both page axes; marks on one side plus the small code
-    # determine only a similarity (turn, one scale, shift) well.
-    extent = np.ptp(np.array([[m.cx, m.cy] for m in marks]), axis=0)
-    spread = np.ptp(mm, axis=0) / extent
-    affine = _affine_fit(mm, px) if min(spread) >= _AFFINE_MIN_SPREAD else _similarity_fit(mm, px)
-    residual = float(np.mean(np.hypot(*(np.hstack([mm, np.ones((len(mm), 1))]) @ affine.T - px).T))) / px_per_mm
+    if found == 4:  # the page's corners too: a homography, as a phone photo's perspective needs
+        matrix = cv2.findHomography(mm, px, 0)[0]
+    else:
+        # An affine map needs points spread along both page axes; marks on one side plus the small
+        # code determine only a similarity (turn, one scale, shift) well.
+        extent = np.ptp(np.array([[m.cx, m.cy] for m in marks]), axis=0)
+        spread = np.ptp(mm, axis=0) / extent
+        affine = _affine_fit(mm, px) if min(spread) >= _AFFINE_MIN_SPREAD else _similarity_fit(mm, px)
+        matrix = np.vstack([affine, [0.0, 0.0, 1.0]])
+    if matrix is None:
+        return None
+    fitted = cv2.perspectiveTransform(mm.reshape(1, -1, 2), matrix)[0]
+    residual = float(np.mean(np.hypot(*(fitted - px).T))) / px_per_mm
     if residual > settings.fit_residual_max_mm:
         return None  # the points disagree (strong perspective, a decoy taken for a mark): do not guess
-    matrix = np.vstack([affine, [0.0, 0.0, 1.0]])
     top = cv2.perspectiveTransform(np.array([[[0.0, 0.0], [1.0, 0.0]]]), matrix)[0]
     return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual, marks_found=found)
+
+
+def code_corners_mm(code_rect: Rect, modules: int) -> np.ndarray:
+    """(4, 2) layout mm of the QR symbol's corners (TL, TR, BR, BL), the quiet zone left out."""
+    unit = code_rect.w / (modules + 2 * QR_QUIET_MODULES)
+    x0, y0 = code_rect.x + QR_QUIET_MODULES * unit, code_rect.y + QR_QUIET_MODULES * unit
+    x1, y1 = code_rect.x + code_rect.w - QR_QUIET_MODULES * unit, code_rect.y + code_rect.h - QR_QUIET_MODULES * unit
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def code_misfit_mm(alignment: Alignment, code_rect: Rect, modules: int, code_px: np.ndarray) -> float:
+    """Mean distance (mm, on the page) between the decoded QR symbol's corners (``code_px``, (x, y)
+    pixels, TL TR BR BL) and where ``alignment`` puts them: a check the marks' fit had no part in."""
+    found_mm = px_to_mm(alignment, np.asarray(code_px, dtype=np.float64))
+    return float(np.mean(np.hypot(*(found_mm - code_corners_mm(code_rect, modules)).T)))
 
 
 def _similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -344,14 +362,15 @@ def _affine_alignment(affine: np.ndarray, layout: np.ndarray, found: int) -> Ali
 
 
 def _homography(layout: np.ndarray, points: np.ndarray, found: int) -> Alignment:
-    """Exact homography on four marks; residual_mm is how far the marks are from an affine fit."""
+    """Exact homography on four marks. It leaves no point over to check (residual_mm 0.0: the QR code's
+    corners check it later); perspective_mm says how far the marks are from an affine map."""
     matrix = cv2.getPerspectiveTransform(layout.astype(np.float32), points.astype(np.float32))
     design = np.hstack([layout, np.ones((4, 1))])
     coeffs, *_ = np.linalg.lstsq(design, points, rcond=None)
     scale = np.sqrt(abs(np.linalg.det(coeffs[:2].T)))
-    residual = float(np.mean(np.hypot(*(design @ coeffs - points).T)) / scale)
+    perspective = float(np.mean(np.hypot(*(design @ coeffs - points).T)) / scale)
     return Alignment(mm_to_px=matrix.astype(np.float64), rotation=_rotation_of(points),
-                     residual_mm=residual, marks_found=found)
+                     residual_mm=0.0, marks_found=found, perspective_mm=perspective)
 
 
 def mm_to_px(alignment: Alignment, points_mm: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from formgen.identity import SheetIdentity, identify_digits, parse_payload, veri
 from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
 from phieu.settings import DEFAULT_SETTINGS, ScanSettings
 from scanner import qr
-from scanner.align import find_alignment, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
+from scanner.align import code_misfit_mm, find_alignment, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
 from scanner.marks import find_candidates, reduce
 from scanner.tesseract import ocr_text
 from scanner.types import Alignment, Identification, PageImage, ScannedPage
@@ -173,8 +173,9 @@ def _settle_alignment(
     """
     if decoded.corners is None:
         return alignment
-    if alignment is not None and _code_offset_mm(alignment, decoded, page_layout.qr) <= settings.code_mark_radius_mm:
-        return alignment
+    checked = _checked(alignment, decoded, page_layout.qr, settings)
+    if checked is not None:
+        return checked
     marks = list(page_layout.marks)
     if alignment is not None:
         top_edge = px_to_mm(alignment, decoded.corners[:2])
@@ -183,13 +184,28 @@ def _settle_alignment(
         log.info("%s trang %d: dấu định vị và mã QR lệch nhau; theo mã QR (%d°)", page.source.name,
                  page.index + 1, rotation)
         refit = find_alignment(page.image, marks=marks, dpi=page.dpi, settings=settings, rotation=rotation)
-        if refit is not None and _code_offset_mm(refit, decoded, page_layout.qr) <= settings.code_mark_radius_mm:
-            return refit
+        checked = _checked(refit, decoded, page_layout.qr, settings)
+        if checked is not None:
+            return checked
     if decoded.modules is None:
         return None
     candidates = find_candidates(page.image, dpi=page.dpi, mark_mm=marks[0].size, settings=settings)
     return fit_with_code(candidates, marks=marks, code_rect=page_layout.qr, modules=decoded.modules,
                          code_px=decoded.corners, settings=settings)
+
+
+def _checked(alignment: Alignment | None, decoded: qr.Decoded, rect: Rect, settings: ScanSettings) -> Alignment | None:
+    """``alignment`` with its residual measured on the code's corners, or None when the code is not
+    where it puts it (beyond ``fit_residual_max_mm`` when the symbol size is known)."""
+    if alignment is None or _code_offset_mm(alignment, decoded, rect) > settings.code_mark_radius_mm:
+        return None
+    if decoded.modules is None or decoded.corners is None:
+        return alignment
+    misfit = code_misfit_mm(alignment, rect, decoded.modules, decoded.corners)
+    if misfit > settings.fit_residual_max_mm:
+        log.info("dấu định vị lệch mã QR %.2f mm: không dùng / marks misfit the code by %.2f mm", misfit, misfit)
+        return None
+    return replace(alignment, residual_mm=max(alignment.residual_mm, misfit))
 
 
 def _code_offset_mm(alignment: Alignment, decoded: qr.Decoded, rect: Rect) -> float:
@@ -271,6 +287,7 @@ def _quality(alignment: Alignment | None) -> dict[str, float]:
     if alignment is None:
         return {"marks_found": 0.0}
     return {"marks_found": float(alignment.marks_found), "residual_mm": round(alignment.residual_mm, 3),
+            "perspective_mm": round(alignment.perspective_mm, 3),
             "affine": float(alignment.marks_found < 4), "rotation": float(alignment.rotation)}
 
 

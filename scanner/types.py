@@ -31,8 +31,11 @@ class Alignment:
 
     mm_to_px: np.ndarray  # 3x3 float64: [x_px, y_px, 1] ~ H @ [x_mm, y_mm, 1]
     rotation: int  # 0/90/180/270: how far the scan was turned from upright
-    residual_mm: float  # mean distance of the found marks from their fitted positions
+    # Mean misfit (mm) of points the fit was checked on but not made from: the QR code's corners
+    # (scanner.identify), spare marks; 0.0 when nothing was left over (three or four marks alone).
+    residual_mm: float
     marks_found: int
+    perspective_mm: float = 0.0  # how far the four marks are from an affine map: a photo's tilt, ~0 scanned
 
 
 @dataclass

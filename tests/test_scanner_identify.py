@@ -197,3 +197,32 @@ def test_marks_cut_off_by_the_scanner_are_replaced_by_the_code(erase_top_right, 
     result = _identify(moved.image, 300)
     _assert_read(result, 2, moved.truth, 300)
     assert result.alignment is not None and result.alignment.marks_found == marks_left
+
+
+def test_a_phone_photos_perspective_is_not_a_misfit():
+    # Four marks fix a homography exactly; its residual is measured on the QR code's corners, and the
+    # tilt of the photo (far from an affine map) is reported apart, not as a misfit.
+    moved = move(clean_page(1), dpi=300, angle=3.0, perspective=0.12)
+    result = _identify(moved.image, 300)
+    _assert_read(result, 1, moved.truth, 300)
+    assert result.alignment is not None
+    assert result.alignment.residual_mm < SETTINGS.fit_residual_max_mm
+    assert result.alignment.perspective_mm > 1.0
+    assert result.quality["residual_mm"] == round(result.alignment.residual_mm, 3)
+
+
+def test_marks_that_misfit_the_code_are_not_trusted():
+    # A mark moved 3 mm (a sticker, a redrawn corner) bends the fit near it; the code beside it
+    # shows the misfit, and no alignment is better than a wrong one.
+    moved = move(clean_page(1), dpi=300, angle=-2.0)
+    mark = next(m for m in layout().page(1).marks if m.name == "top_right")
+    half = mark.size / 2
+    erase_rect_mm(moved.image, moved.truth, (mark.cx - 2 * half, mark.cy - 2 * half, 4 * half, 4 * half))
+    square = np.array([[[mark.cx - half, mark.cy + 3 - half], [mark.cx + half, mark.cy + 3 - half],
+                        [mark.cx + half, mark.cy + 3 + half], [mark.cx - half, mark.cy + 3 + half]]])
+    cv2.fillPoly(moved.image, [np.round(cv2.perspectiveTransform(square, moved.truth)[0]).astype(np.int32)], 0)
+    result = _identify(moved.image, 300)
+    assert result.identification.identity == _identity(1)
+    if result.alignment is not None:
+        assert result.alignment.residual_mm <= SETTINGS.fit_residual_max_mm
+        assert box_error_mm(result.alignment, moved.truth, layout(), 1, 300) < 1.0
