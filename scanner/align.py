@@ -212,7 +212,10 @@ def _best_four(
                 continue
             if rotation is not None and _rotation_of(points) != rotation:
                 continue
-            # Equal geometry both ways round: the circle must be the bottom-right mark.
+            # The circle must be the bottom-right mark and the others squares (rectangles of glyphs,
+            # at half scale, fit the geometry too); a known rotation (from the QR code) overrides.
+            if rotation is None and any((c.fill < _CIRCLE_FILL) != (i == 2) for i, c in enumerate(named)):
+                continue
             circle_penalty = named[2].fill - min(c.fill for c in named)
             score = error + circle_penalty
             if best is None or score < best[0]:

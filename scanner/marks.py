@@ -31,7 +31,7 @@ _MAX_REFINED = 36
 # Equal-area side of a disc against the square of the same width (sqrt(pi / 4)).
 _DISC_SIDE = 0.886
 # Fill of the minimum-area rectangle a refined mark reaches at least (a disc: 0.785, blurred a little less).
-_MARK_FILL_MIN = 0.68
+_MARK_FILL_MIN = 0.72
 # Fill of the minimum-area rectangle: a disc fills pi/4 = 0.785 of it, a square 1; a blob below
 # _MIN_FILL is neither; _MIN_SOLIDITY rejects hollow or ragged shapes (hull area share).
 _MIN_FILL = 0.6

@@ -213,3 +213,22 @@ def test_three_marks_are_refused_when_print_lies_where_the_fourth_should_be():
     for dx in range(-60, 61, 20):  # a scribble (not a mark) over the place
         cv2.line(moved.image, (int(centre[0]) + dx, int(centre[1]) - 60), (int(centre[0]) - dx, int(centre[1]) + 60), 0, 5)
     assert find_alignment(moved.image, marks=_marks(), dpi=300, settings=SETTINGS) is None
+
+
+def test_a_half_scale_rectangle_of_glyphs_is_not_taken_for_the_marks():
+    # Seen on a large-print phone photo: four bold glyphs at half the marks' spacing, turned 90 degrees,
+    # fit the (scale-free) geometry better than the tilted page's real marks; only the marks' shapes
+    # (a circle bottom-right, squares elsewhere) tell them apart.
+    scale = 6.5  # px per mm
+    marks = _marks()
+    real = {"top_left": (0, 0), "top_right": (0, 0), "bottom_left": (0, 0), "bottom_right": (9.0, 7.0)}
+    candidates = [MarkCandidate(m.cx * scale + real[m.name][0] + 100, m.cy * scale + real[m.name][1] + 100,
+                                6 * scale * (0.886 if m.shape == "circle" else 1.0),
+                                0.79 if m.shape == "circle" else 0.94, 0.95) for m in marks]
+    half = scale / 2
+    for m in marks:  # turned a quarter: layout (x, y) -> (y, -x), at half the scale, in mid-page
+        candidates.append(MarkCandidate(500 + m.cy * half, 900 - m.cx * half, 6 * half, 0.70, 0.7))
+    alignment = fit_marks(candidates, marks=marks, settings=SETTINGS)
+    assert alignment is not None and alignment.rotation == 0
+    top_left = mm_to_px(alignment, np.array([[10.0, 10.0]]))[0]
+    assert np.hypot(*(top_left - (10 * scale + 100, 10 * scale + 100))) < 1.0
