@@ -46,7 +46,7 @@ class PoolExecutor:
     def __init__(self, context: WorkerContext, workers: int) -> None:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["phieu.pipeline_worker"])
-        self.window = 2 * workers
+        self.window = workers + 1  # every worker busy plus one page ready: memory stays flat
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(context,)
         )
