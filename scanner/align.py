@@ -4,7 +4,10 @@
 mark rectangle (scale-free, so an estimated dpi is enough), names them by the circle (bottom-right)
 and fits the homography layout mm -> image pixels (exact on four points, so phone photos with
 perspective work). With only three marks it fits an affine transform and says so
-(``Alignment.marks_found == 3``).
+(``Alignment.marks_found == 3``), after looking where the three put the fourth: the mark found
+there gives the homography; print there means a chance triangle (refused); plain paper or the
+image edge, a lost mark. Exact fits leave nothing over to check: ``residual_mm`` is 0.0 here and is
+measured on the QR code's corners by ``scanner.identify`` (``code_misfit_mm``).
 
 Coordinates: layout in mm from the page's top-left (x right, y down); image points (x, y) pixels,
 x = column, OpenCV convention (pixel centres at integers); images are numpy (row, col).
