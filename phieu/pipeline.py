@@ -1,7 +1,8 @@
 """The scan pipeline: files in, pages identified, aligned and read, results stored.
 
-Shape (after OCRmyPDF): the parent walks the files and reads their pages one at a time; each page
-becomes a picklable :class:`~phieu.pipeline_worker.PageJob` handed to an executor (worker processes,
+Shape (after OCRmyPDF): the parent walks the files and counts their pages; each page becomes a
+picklable :class:`~phieu.pipeline_worker.PageJob` (file and page index: the worker decodes the page
+itself, so the parent neither decodes nor pickles images) handed to an executor (worker processes,
 or inline for ``--jobs 1``); each :class:`~phieu.pipeline_worker.PageResult` comes back to the parent,
 which alone writes it through :mod:`storage.scans`, one transaction per page. An interrupted run
 leaves whole pages only; running it again skips what is stored and completes the rest.
@@ -35,7 +36,7 @@ from phieu.pipeline_worker import (
     read_assigned,
 )
 from phieu.settings import Settings
-from scanner.ingest import discover, iter_pages, page_count
+from scanner.ingest import close_documents, discover, page_count, read_page
 from scanner.types import PageError, PageImage
 from storage import scans
 from storage.db import Database
@@ -44,7 +45,6 @@ from storage.models import Edition, Page, ScanBatch, ScanFile, Sheet, Survey
 
 log = logging.getLogger(__name__)
 
-SINGLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}  # always one page: read by the worker, not the parent
 Progress = Callable[[int, int], None]
 """Called after every page with (pages done, pages expected in this run)."""
 
@@ -156,7 +156,10 @@ def rerun_page(
         original, name, index = store.path(scan_file.sha256), scan_file.original_name, page.index_in_file
         identity = _assigned_identity(session, page)
         context = load_context(session, store, secret=secret, settings=settings, ocr=ocr)
-    image = _read_one(original, index, settings)
+    try:
+        image = _read_one(original, index, settings)
+    finally:
+        close_documents()
     image.source = Path(name)
     if rotation % 360:
         image.image = np.ascontiguousarray(np.rot90(image.image, k=-(rotation // 90)))
@@ -180,13 +183,10 @@ def _assigned_identity(session: Session, page: Page) -> SheetIdentity | None:
 
 
 def _read_one(path: Path, index: int, settings: Settings) -> PageImage:
-    for page in iter_pages(path, settings=settings.scan):
-        if page.index != index:
-            continue
-        if isinstance(page, PageError):
-            raise InputFileError(page.message)
-        return page
-    raise InputFileError(f"Tệp {path}: không có trang {index + 1} / the file has no page {index + 1}")
+    page = read_page(path, index, settings=settings.scan)
+    if isinstance(page, PageError):
+        raise InputFileError(page.message)
+    return page
 
 
 @dataclass
@@ -253,24 +253,16 @@ class _Run:
             self._maybe_finish(file_id)
 
     def _file_jobs(self, file_id: int, state: _FileState, done: set[int]) -> Iterator[PageJob]:
-        if state.path.suffix.lower() in SINGLE_IMAGE_SUFFIXES:  # one page: let the worker decode it
-            if 0 not in done:
-                state.submitted += 1
-                yield PageJob(file_id, state.path, 0, None, read_here=True)
-            return
+        """One job per page still to do; workers decode their own pages (the parent reads none)."""
         try:
-            for page in iter_pages(state.path, settings=self.settings.scan):
-                if page.index in done:
-                    continue
-                state.submitted += 1
-                if isinstance(page, PageError):
-                    yield PageJob(file_id, state.path, page.index, None, page.message)
-                else:
-                    yield PageJob(file_id, state.path, page.index, page)
+            pages = page_count(state.path)
         except InputFileError as exc:
             self._file_failed(state, str(exc))
-        except (OSError, ValueError, PhieuError) as exc:  # a reader library's own failure on a broken file
-            self._file_failed(state, f"Tệp {state.path}: không đọc được ({exc}). Kiểm tra hoặc quét lại tệp này.")
+            return
+        for index in range(pages):
+            if index not in done:
+                state.submitted += 1
+                yield PageJob(file_id, state.path, index, None, read_here=True)
 
     def _file_failed(self, state: _FileState, message: str) -> None:
         state.error = message
@@ -280,7 +272,8 @@ class _Run:
     def _record(self, result: PageResult) -> None:
         state = self.files[result.file_key]
         if result.file_error is not None:
-            self._file_failed(state, result.file_error)
+            if state.error is None:  # every page of a vanished file says so: name the file once
+                self._file_failed(state, result.file_error)
             state.recorded += 1
             self._advance(1)
             self._maybe_finish(result.file_key)

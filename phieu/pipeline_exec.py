@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Protocol
 
 from phieu.pipeline_worker import PageJob, PageResult, WorkerContext, init_worker, process_page
+from scanner.ingest import close_documents
 
 
 class Executor(Protocol):
@@ -33,7 +34,7 @@ class SerialExecutor:
             yield process_page(job)
 
     def close(self) -> None:
-        pass
+        close_documents()
 
 
 class PoolExecutor:

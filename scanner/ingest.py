@@ -130,12 +130,103 @@ def iter_pages(path: Path, *, settings: ScanSettings) -> Iterator[PageImage | Pa
     else:
         pages = _single_image(path, kind)
     for page in pages:
-        if isinstance(page, PageImage) and page.dpi < settings.min_dpi:
-            yield PageError(path, page.index, (
-                f"Tệp {path} trang {page.index + 1}: độ phân giải {page.dpi:.0f} dpi quá thấp "
-                f"(cần ít nhất {settings.min_dpi} dpi); quét lại trang này (resolution too low)."))
-        else:
-            yield page
+        yield _checked_dpi(page, settings)
+
+
+def read_page(path: Path, index: int, *, settings: ScanSettings) -> PageImage | PageError:
+    """Page ``index`` (0-based) of ``path`` alone, as :func:`iter_pages` would yield it.
+
+    For workers that each decode their own pages: the file stays open between calls for the same
+    path (one file per process), so reading page after page of a 1,000-page PDF opens it once.
+    Raises InputFileError when the file cannot be opened or has no page ``index``.
+    """
+    kind = _kind(path)
+    if kind not in ("pdf", "tiff"):
+        if index != 0:
+            raise InputFileError(f"Tệp {path}: không có trang {index + 1} / the file has no page {index + 1}")
+        return next(iter_pages(path, settings=settings))
+    opened = _open_document(path, kind)
+    if not 0 <= index < opened.pages:
+        raise InputFileError(f"Tệp {path}: không có trang {index + 1} / the file has no page {index + 1}")
+    try:
+        page = _pdf_page(opened, index, settings) if kind == "pdf" else _tiff_page(opened, index)
+    except Exception as exc:  # any decoder failure on one page must not stop the others
+        return _page_error(path, index, exc)
+    return _checked_dpi(page, settings)
+
+
+def _checked_dpi(page: PageImage | PageError, settings: ScanSettings) -> PageImage | PageError:
+    if isinstance(page, PageImage) and page.dpi < settings.min_dpi:
+        return PageError(page.source, page.index, (
+            f"Tệp {page.source} trang {page.index + 1}: độ phân giải {page.dpi:.0f} dpi quá thấp "
+            f"(cần ít nhất {settings.min_dpi} dpi); quét lại trang này (resolution too low)."))
+    return page
+
+
+class _OpenDocument:
+    """A PDF (pikepdf, pdfium opened when a page must be rendered) or TIFF (Pillow) kept open."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind = path, kind
+        self.pdf: pikepdf.Pdf | None = None
+        self.tiff: Image.Image | None = None
+        self.rendered: pdfium.PdfDocument | None = None
+        try:
+            if kind == "pdf":
+                self.pdf = pikepdf.open(path)
+                self.pages = len(self.pdf.pages)
+            else:
+                self.tiff = Image.open(path)
+                self.pages = int(getattr(self.tiff, "n_frames", 1))
+        except (pikepdf.PdfError, OSError, ValueError) as exc:
+            self.close()
+            raise _unreadable(path, exc) from exc
+        self.stamp = _stamp(path)
+
+    def close(self) -> None:
+        for handle in (self.pdf, self.tiff, self.rendered):
+            if handle is not None:
+                handle.close()
+
+
+_OPEN: list[_OpenDocument] = []  # at most one: the file this process is reading
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def close_documents() -> None:
+    """Close the file :func:`read_page` keeps open (end of a run, or before the file is removed)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def _open_document(path: Path, kind: str) -> _OpenDocument:
+    if _OPEN and _OPEN[0].path == path and _OPEN[0].stamp == _stamp(path):
+        return _OPEN[0]
+    close_documents()
+    _OPEN.append(_OpenDocument(path, kind))
+    return _OPEN[0]
+
+
+def _pdf_page(opened: _OpenDocument, index: int, settings: ScanSettings) -> PageImage:
+    assert opened.pdf is not None
+    embedded = _embedded_page_image(opened.pdf.pages[index])
+    if embedded is not None:
+        return PageImage(opened.path, index, embedded[0], embedded[1], "pdf-embedded")
+    if opened.rendered is None:
+        opened.rendered = pdfium.PdfDocument(opened.path)
+    image = _render(opened.rendered, index, settings.render_dpi)
+    return PageImage(opened.path, index, image, float(settings.render_dpi), "pdf-rendered")
+
+
+def _tiff_page(opened: _OpenDocument, index: int) -> PageImage:
+    assert opened.tiff is not None
+    opened.tiff.seek(index)
+    image = _pil_to_grey(opened.tiff)
+    return PageImage(opened.path, index, image, _pil_dpi(opened.tiff) or estimate_dpi(image.shape), "tiff")
 
 
 def _page_error(path: Path, index: int, exc: BaseException) -> PageError:

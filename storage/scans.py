@@ -68,8 +68,8 @@ class PageOutcome:
     identification: Identification
     alignment: Alignment | None = None
     reading: PageReading | None = None
-    page_image_png: bytes | None = None  # the page as read, for the review UI
-    aligned_png: bytes | None = None  # upright canonical page (RecognitionSettings.canonical_dpi)
+    page_image_png: bytes | None = None  # the page as read, for the review UI (PNG or JPEG bytes)
+    aligned_png: bytes | None = None  # upright canonical page (RecognitionSettings.canonical_dpi), PNG or JPEG
     quality: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the page could not be processed at all (message names file and page)
 
@@ -235,9 +235,14 @@ def _fill_page_facts(page: Page, store: FileStore, outcome: PageOutcome) -> None
         quality["thresholds"] = dict(outcome.reading.thresholds)
     page.quality = quality
     if outcome.page_image_png:
-        page.image_sha256 = store.put_bytes(outcome.page_image_png, ".png", durable=False)
+        page.image_sha256 = store.put_bytes(outcome.page_image_png, _image_suffix(outcome.page_image_png), durable=False)
     if outcome.aligned_png:
-        page.aligned_sha256 = store.put_bytes(outcome.aligned_png, ".png", durable=False)
+        page.aligned_sha256 = store.put_bytes(outcome.aligned_png, _image_suffix(outcome.aligned_png), durable=False)
+
+
+def _image_suffix(data: bytes) -> str:
+    """The file store suffix of an encoded page image (the workers write PNG or JPEG)."""
+    return ".jpg" if data.startswith(b"\xff\xd8") else ".png"
 
 
 @dataclass(frozen=True)
