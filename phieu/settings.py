@@ -69,6 +69,7 @@ class RecognitionSettings(_Section):
     code_mm_per_char: float = Field(3.0, description="Width per character of the code printed right of a box; the ring covers it, so a circle around the code is seen.")
     stroke_span_min: float = Field(0.4, description="A stroke whose narrower extent covers this share of a box side is a (thin or broken) mark.")
     min_registration: float = Field(0.6, description="Share of boxes that must re-align against the blank; below it the whole page goes to review.")
+    faint_noise_factor: float = Field(3.0, description="A box is searched for faint ink (a light pencil stroke under the sheet's ink threshold) from this many times the paper's noise darkness; a faint stroke across the box makes it uncertain, never empty.")
     handwriting_min_stroke_mm: float = Field(3.0, description="A write-in has writing only if one ink stroke spans at least this much (mm).")
 
 

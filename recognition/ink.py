@@ -106,6 +106,32 @@ def ink_threshold(
     return min(settings.ink_darkness, max(settings.ink_darkness_floor, level / 2)), level
 
 
+def faint_threshold(
+    darkness: np.ndarray,
+    printed: np.ndarray,
+    windows: Sequence[tuple[int, int, int, int]],
+    *,
+    threshold: float,
+    settings: RecognitionSettings,
+) -> float:
+    """Pixel darkness (0..1) from which a box is searched for faint ink on this sheet.
+
+    A light pencil tick on a pen sheet can stay under the sheet's ink threshold everywhere; such a
+    box must not pass as confidently empty. The paper's own noise is the median 95th-percentile
+    darkness of the windows without ink (``darkness``, ``printed``, ``windows`` as in ink_threshold);
+    faint ink is ``faint_noise_factor`` times that, never below ``ink_darkness_floor`` nor above
+    ``threshold`` (the sheet's ink threshold).
+    """
+    levels = []
+    for r0, r1, c0, c1 in windows:
+        values = darkness[r0:r1, c0:c1][~printed[r0:r1, c0:c1]]
+        if values.size:
+            levels.append(percentile95(values) / 255.0)
+    quiet = [v for v in levels if v <= 2 * settings.ink_darkness_floor]
+    noise = float(np.median(quiet)) if quiet else 0.0
+    return min(threshold, max(settings.ink_darkness_floor, settings.faint_noise_factor * noise))
+
+
 def percentile95(values: np.ndarray) -> float:
     """95th percentile (nearest rank) of a non-empty 1-D array; np.partition, 5x faster than np.percentile."""
     k = min(values.size - 1, int(0.95 * values.size))

@@ -15,7 +15,9 @@ filled box (whose frame is hidden) borrows its neighbours' shift. Then per box:
 * darkness: mean darkness of the new ink.
 
 States (``box_state``): cancelled = filled solid; marked = enough ink inside, or a circle/overflow in
-the ring, or one thin stroke across the box; empty = no ink worth the name inside or around; anything
+the ring, or one thin stroke across the box; empty = no ink worth the name inside or around, and no
+faint stroke across the box either (a light pencil tick on a pen sheet can stay under the sheet's ink
+threshold: it is looked for from a few times the paper's own noise, see ``faint_threshold``); anything
 else is uncertain and goes to a person. Thresholds start from the settings and adapt to the sheet
 (pale pencil lowers them, see ``sheet_thresholds``) and to the box (a pale mark on a pen sheet). The
 raw measures are returned so thresholds can be re-tuned later without re-scanning. A box that cannot
@@ -37,10 +39,12 @@ from phieu.settings import RecognitionSettings
 from recognition.ink import (
     blank_ink_mask,
     darkness_map,
+    faint_threshold,
     ink_threshold,
     mm_box_to_px,
     percentile95,
     px_per_mm,
+    remove_specks,
 )
 from recognition.types import BoxMeasure, BoxState
 
@@ -67,6 +71,7 @@ class PageInk:
     blank: BlankMaster
     threshold: float  # pixel darkness (0..1) counted as ink on this sheet
     level: float  # the sheet's typical ink darkness (pencil ~0.3, pen ~0.8)
+    faint: float  # pixel darkness (0..1) from which faint ink is looked for (see faint_threshold)
 
     @property
     def printed(self) -> np.ndarray:
@@ -108,7 +113,8 @@ def page_ink(
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
     threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings)
-    return PageInk(darkness, darkness > threshold * 255, blank, threshold, level)
+    faint = faint_threshold(darkness, blank.printed, interiors, threshold=threshold, settings=settings)
+    return PageInk(darkness, darkness > threshold * 255, blank, threshold, level, faint)
 
 
 def match_size(blank: np.ndarray, shape: tuple[int, ...], *, fill: int = 255) -> np.ndarray:
@@ -205,6 +211,7 @@ class _Shares:
     spread: float  # the same for all the ink in the box together (fragments of a grainy pencil stroke)
     scattered: float  # inner share of dark pixels, specks included, when they spread across the box
     total: float  # all the box's ink, inside and around, relative to the interior's area
+    faint: float = 0.0  # spread (as ``spread``) of the faint ink inside: a pale stroke under the threshold
 
 
 def _shares(
@@ -247,9 +254,18 @@ def _shares(
     threshold = ink.threshold
     if own_level > 2 * settings.ink_darkness_floor:
         threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
+    b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
+    inset = round(settings.inner_inset_mm * px_per_mm(dpi))
+    inner = np.zeros(printed.shape, bool)
+    inner[
+        max(0, b0 + inset - r0) : max(0, b1 - inset - r0), max(0, a0 + inset - c0) : max(0, a1 - inset - c0)
+    ] = True
+    inner &= ~printed
+    side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
+    faint = _spread(remove_specks(inner & (dark > ink.faint * 255), dpi=dpi, settings=settings)) / side
     candidate = (dark > threshold * 255) & ~printed
     if not candidate.any():  # most boxes of a sheet: nothing to label
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, faint)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.view(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
     keep[0] = False
@@ -259,21 +275,13 @@ def _shares(
     area = interiors[r0:r1, c0:c1]
     keep[np.unique(labels[(area > 0) & (area != index + 1)])] = False
     own = keep[labels]  # around the box only strokes that are not a neighbour's or a write-in's
-    b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
-    inset = round(settings.inner_inset_mm * px_per_mm(dpi))
-    inner = np.zeros(new.shape, bool)
-    inner[
-        max(0, b0 + inset - r0) : max(0, b1 - inset - r0), max(0, a0 + inset - c0) : max(0, a1 - inset - c0)
-    ] = True
     ring = area == 0  # the band around the box and its code; this and other boxes' frame areas excluded
-    inner &= ~printed
     ring &= ~printed
     inner_share = float(new[inner].mean()) if inner.any() else 0.0
     ring_share = float(own[ring].mean()) if ring.any() else 0.0
     total = float(new[inner].sum() + own[ring].sum()) / max(1, int(inner.sum()))
     counted = (new & inner) | (own & ring)
     darkness = float(dark[counted].mean()) / 255 if counted.any() else 0.0
-    side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     in_box = np.unique(labels[new & inner])
     span = (
         max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in in_box), default=0)
@@ -282,7 +290,7 @@ def _shares(
     spread = _spread(new & inner) / side
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
-    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total)
+    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint)
 
 
 def _spread(mask: np.ndarray) -> int:
@@ -302,6 +310,7 @@ def sheet_thresholds(ink: PageInk, *, settings: RecognitionSettings) -> dict[str
     scale = light_ink_scale(ink.level, settings=settings)
     return {
         "ink_pixel": ink.threshold,
+        "faint_pixel": ink.faint,
         "ink_level": ink.level,
         "empty_below": settings.empty_below * scale,
         "marked_above": settings.marked_above * scale,
@@ -330,8 +339,9 @@ def box_state(
         m.inner < t["empty_below"] * k
         and m.ring < t["ring_empty_below"] * k
         and m.spread < settings.stroke_span_min  # faint ink spread across the box is not nothing,
-        and m.scattered < t["empty_below"] * k / 2
-    )  # nor a stroke dissolved into dots
+        and m.scattered < t["empty_below"] * k / 2  # nor a stroke dissolved into dots,
+        and m.faint < settings.stroke_span_min  # nor a pale stroke under the sheet's threshold
+    )
     if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
         if m.inner >= t["cancelled_above"]:
             return "cancelled"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from formgen.definition import load_definition
-from formgen.layout import Layout
+from formgen.layout import AnswerBox, Layout
 from formgen.render import BuiltForm, build_form
 from phieu.provingground.bundle import stamp
 from phieu.provingground.degrade import degrade
@@ -331,3 +331,41 @@ def test_one_stroke_across_two_boxes_goes_to_review(sipas: Sheet) -> None:
     reading = read_page(aligned, sipas.blanks[1], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False)
     row = next(a for a in reading.answers if (a.question, a.item) == ("B1", "y-te"))
     assert row.needs_review and row.value is None, row
+
+
+def _faint_tick(image: np.ndarray, box: AnswerBox, grey: int) -> None:
+    """A light pencil tick (grey level ``grey``, 0.3 mm wide) drawn into ``box`` on a 300 dpi page."""
+    s = FILL_DPI / 25.4
+    points = [(0.2, 0.55), (0.42, 0.8), (0.82, 0.18)]
+    path = np.array([[round((box.x + fx * box.w) * s), round((box.y + fy * box.h) * s)] for fx, fy in points])
+    cv2.polylines(image, [path.reshape(-1, 1, 2)], False, grey, round(0.3 * s), cv2.LINE_AA)
+
+
+def test_faint_pencil_tick_on_a_pen_sheet_is_never_accepted_as_blank(sipas: Sheet) -> None:
+    """A pale tick staying under a pen sheet's ink threshold (grey 195 on white: ~0.2 darkness after a
+    phone photo, the sheet's threshold being 0.25) must send its row to a person, never read blank."""
+    page = sipas.layout.page(4)
+    rows: dict[str, list[AnswerBox]] = {}
+    for box in page.boxes:
+        rows.setdefault(box.item or "", []).append(box)
+    items = sorted(rows)
+    pen: Given = {
+        ("B9", item): (rows[item][1].value, "answer", [(rows[item][1].id, "tick")]) for item in items[::2]
+    }
+    truth = _truth(sipas, pen)  # pen ticks on every other row: the sheet's threshold is pen's
+    image = fill_page(sipas.printed[3].copy(), page, truth, dpi=FILL_DPI, rng=np.random.default_rng(4))
+    faint = [rows[item][2] for item in items[1::2]]
+    for box in faint:
+        _faint_tick(image, box, 195)
+    rng = np.random.default_rng(12)
+    scanned = degrade(image, "phone", rng, dpi=FILL_DPI)
+    alignment = find_alignment(scanned.image, marks=page.marks, dpi=scanned.dpi, settings=ScanSettings())
+    assert alignment is not None
+    aligned = warp_to_layout(scanned.image, alignment, width_mm=page.width, height_mm=page.height, dpi=DPI)
+    reading = read_page(aligned, sipas.blanks[3], page, sipas.layout, dpi=DPI, settings=SETTINGS, ocr=False)
+    got = {(a.question, a.item): a for a in reading.answers}
+    for box in faint:  # a person decides, or (a clearer tick) the right value; never blank, never wrong
+        row = got[("B9", box.item or "")]
+        assert row.needs_review or (row.state, row.value) == ("answered", box.value), (box.id, row)
+    for key, (value, _, _) in pen.items():
+        assert got[key].value == value and not got[key].needs_review, got[key]
