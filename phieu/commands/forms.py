@@ -1,4 +1,8 @@
-"""Questionnaire commands: ``phieu form build``, ``phieu survey add|list``, ``phieu print``."""
+"""Questionnaire commands: ``phieu form build``, ``phieu survey add|list``, ``phieu print``.
+
+reportlab, SQLAlchemy and the form renderer are imported inside the commands that use them, so
+``phieu --help`` and the other commands do not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import func, select
 
-from formgen.definition import load_definition
-from formgen.render import BuiltForm, build_form, pages_per_copy, stamp_sheets
 from phieu.errors import ConflictError
 from phieu.settings import FormSettings
 from phieu.workspace import DEFAULT_HOME, Workspace
-from storage.db import Database
-from storage.files import FileStore
-from storage.models import Edition, Sheet, Survey
-from storage.surveys import allocate_serials, get_edition, register_edition
 
 if TYPE_CHECKING:
+    from formgen.render import BuiltForm
     from phieu.cli import AppContext
+    from storage.db import Database
+    from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ def form() -> None:
 @click.pass_obj
 def form_build(app: AppContext, survey_file: Path, out_dir: Path, large_print: bool) -> None:
     """Dựng phiếu trắng và layout / write DIR/blank.pdf and DIR/layout.json from SURVEY_FILE."""
+    from formgen.definition import load_definition
+    from formgen.render import build_form
 
     built = build_form(load_definition(survey_file), settings=_form_settings(app), large_print=large_print)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,9 @@ def survey() -> None:
 @click.pass_obj
 def survey_add(app: AppContext, survey_file: Path, large_print: bool) -> None:
     """Đăng ký khảo sát / register SURVEY_FILE (survey, edition, layout, blank master)."""
+    from formgen.definition import load_definition
+    from formgen.render import build_form
+    from storage.surveys import register_edition
 
     ws = app.workspace()
     definition = load_definition(survey_file)
@@ -93,6 +98,9 @@ def survey_add(app: AppContext, survey_file: Path, large_print: bool) -> None:
 @click.pass_obj
 def survey_list(app: AppContext) -> None:
     """Liệt kê khảo sát / list registered surveys and editions."""
+    from sqlalchemy import func, select
+
+    from storage.models import Edition, Sheet, Survey
 
     db, _ = _storage(app.workspace())
     with db.session() as session:
@@ -137,6 +145,9 @@ def print_sheets(
     out_pdf: Path,
 ) -> None:
     """In phiếu có số / print COUNT uniquely numbered copies of SURVEY_CODE into one PDF."""
+    from formgen.render import pages_per_copy, stamp_sheets
+    from storage.surveys import allocate_serials, get_edition
+
     ws = app.workspace()
     db, _ = _storage(ws)
     manifest = out_pdf.with_name(out_pdf.stem + ".manifest.csv")
@@ -168,6 +179,9 @@ def print_sheets(
 
 def _rebuild(yaml_text: str, layout_json: str, settings: FormSettings, name: str) -> BuiltForm:
     """Render the stored definition again; it must give exactly the stored layout (normal or large print)."""
+    from formgen.definition import load_definition
+    from formgen.render import build_form
+
     definition = load_definition(yaml_text, source_name=name)
     for large in (False, True):
         built = build_form(definition, settings=settings, large_print=large)
@@ -207,6 +221,9 @@ def _form_settings(app: AppContext) -> FormSettings:
 
 
 def _storage(ws: Workspace) -> tuple[Database, FileStore]:
+    from storage.db import Database
+    from storage.files import FileStore
+
     return Database.for_workspace(ws), FileStore(ws.files_dir)
 
 
