@@ -20,7 +20,7 @@ Rules kept here:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from phieu.errors import ConflictError
+from phieu.pipeline_outcome import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
 from recognition.types import AnswerReading, PageReading
-from scanner.types import Alignment, Identification
+from scanner.types import Identification
 from storage import audit
 from storage.files import FileStore
 from storage.models import (
@@ -58,20 +59,6 @@ MEDIA_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
 }
-
-
-@dataclass
-class PageOutcome:
-    """What the workers made of one page, handed to :func:`record_page` by the parent process."""
-
-    index: int  # 0-based page index within the file
-    identification: Identification
-    alignment: Alignment | None = None
-    reading: PageReading | None = None
-    page_image_png: bytes | None = None  # the page as read, for the review UI (PNG or JPEG bytes)
-    aligned_png: bytes | None = None  # upright canonical page (RecognitionSettings.canonical_dpi), PNG or JPEG
-    quality: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None  # the page could not be processed at all (message names file and page)
 
 
 @dataclass(frozen=True)
