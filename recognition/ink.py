@@ -84,6 +84,7 @@ def ink_threshold(
     windows: Sequence[tuple[int, int, int, int]],
     *,
     settings: RecognitionSettings,
+    levels: Sequence[float] | None = None,
 ) -> tuple[float, float]:
     """Per-sheet pixel-ink threshold and the sheet's ink level (both darkness, 0..1).
 
@@ -92,13 +93,10 @@ def ink_threshold(
     percentile darkness of the unprinted pixels says how dark its ink is (a few noisy pixels cannot move
     it); the sheet's ink level is the median over the windows that hold ink at all. The threshold is half
     of the level, between ``ink_darkness_floor`` (light pencil) and ``ink_darkness`` (pen). A sheet with
-    no inked window keeps the pen threshold.
+    no inked window keeps the pen threshold. ``levels``: window_levels of the same, when already known.
     """
-    levels = []
-    for r0, r1, c0, c1 in windows:
-        values = darkness[r0:r1, c0:c1][~printed[r0:r1, c0:c1]]
-        if values.size:
-            levels.append(percentile95(values) / 255.0)
+    if levels is None:
+        levels = window_levels(darkness, printed, windows)
     inked = [v for v in levels if v > 2 * settings.ink_darkness_floor]
     if not inked:
         return settings.ink_darkness, 1.0
@@ -106,27 +104,27 @@ def ink_threshold(
     return min(settings.ink_darkness, max(settings.ink_darkness_floor, level / 2)), level
 
 
-def faint_threshold(
-    darkness: np.ndarray,
-    printed: np.ndarray,
-    windows: Sequence[tuple[int, int, int, int]],
-    *,
-    threshold: float,
-    settings: RecognitionSettings,
-) -> float:
-    """Pixel darkness (0..1) from which a box is searched for faint ink on this sheet.
-
-    A light pencil tick on a pen sheet can stay under the sheet's ink threshold everywhere; such a
-    box must not pass as confidently empty. The paper's own noise is the median 95th-percentile
-    darkness of the windows without ink (``darkness``, ``printed``, ``windows`` as in ink_threshold);
-    faint ink is ``faint_noise_factor`` times that, never below ``ink_darkness_floor`` nor above
-    ``threshold`` (the sheet's ink threshold).
-    """
+def window_levels(
+    darkness: np.ndarray, printed: np.ndarray, windows: Sequence[tuple[int, int, int, int]]
+) -> list[float]:
+    """Per window (row0, row1, col0, col1): the 95th percentile darkness (0..1) of its unprinted pixels
+    (``darkness`` uint8 as darkness_map, ``printed`` bool); windows with none are left out."""
     levels = []
     for r0, r1, c0, c1 in windows:
         values = darkness[r0:r1, c0:c1][~printed[r0:r1, c0:c1]]
         if values.size:
             levels.append(percentile95(values) / 255.0)
+    return levels
+
+
+def faint_threshold(levels: Sequence[float], *, threshold: float, settings: RecognitionSettings) -> float:
+    """Pixel darkness (0..1) from which a box is searched for faint ink on this sheet.
+
+    A light pencil tick on a pen sheet can stay under the sheet's ink threshold everywhere; such a
+    box must not pass as confidently empty. The paper's own noise is the median of the ``levels``
+    (see window_levels) of the windows without ink; faint ink is ``faint_noise_factor`` times that,
+    never below ``ink_darkness_floor`` nor above ``threshold`` (the sheet's ink threshold).
+    """
     quiet = [v for v in levels if v <= 2 * settings.ink_darkness_floor]
     noise = float(np.median(quiet)) if quiet else 0.0
     return min(threshold, max(settings.ink_darkness_floor, settings.faint_noise_factor * noise))

@@ -45,6 +45,7 @@ from recognition.ink import (
     percentile95,
     px_per_mm,
     remove_specks,
+    window_levels,
 )
 from recognition.types import BoxMeasure, BoxState
 
@@ -112,8 +113,9 @@ def page_ink(
         )
     darkness = darkness_map(aligned, dpi=dpi, settings=settings)
     interiors = [mm_box_to_px(b.x, b.y, b.w, b.h, dpi=dpi) for b in page.boxes]
-    threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings)
-    faint = faint_threshold(darkness, blank.printed, interiors, threshold=threshold, settings=settings)
+    levels = window_levels(darkness, blank.printed, interiors)
+    threshold, level = ink_threshold(darkness, blank.printed, interiors, settings=settings, levels=levels)
+    faint = faint_threshold(levels, threshold=threshold, settings=settings)
     return PageInk(darkness, darkness > threshold * 255, blank, threshold, level, faint)
 
 
@@ -256,13 +258,16 @@ def _shares(
         threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
-    inner = np.zeros(printed.shape, bool)
-    inner[
-        max(0, b0 + inset - r0) : max(0, b1 - inset - r0), max(0, a0 + inset - c0) : max(0, a1 - inset - c0)
-    ] = True
-    inner &= ~printed
+    interior = (
+        slice(max(0, b0 + inset - r0), max(0, b1 - inset - r0)),
+        slice(max(0, a0 + inset - c0), max(0, a1 - inset - c0)),
+    )
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
-    faint = _spread(remove_specks(inner & (dark > ink.faint * 255), dpi=dpi, settings=settings)) / side
+    faint = 0.0
+    if ink.faint < threshold:  # a pale stroke may hide under this box's threshold
+        pale = (dark[interior] > ink.faint * 255) & ~printed[interior]
+        if np.count_nonzero(pale) >= settings.speck_mm2 * px_per_mm(dpi) ** 2:  # else specks at most
+            faint = _spread(remove_specks(pale, dpi=dpi, settings=settings)) / side
     candidate = (dark > threshold * 255) & ~printed
     if not candidate.any():  # most boxes of a sheet: nothing to label
         return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, faint)
@@ -273,6 +278,9 @@ def _shares(
         labels
     ]  # inside the box every stroke counts, even one reaching a neighbour (then both have ink)
     area = interiors[r0:r1, c0:c1]
+    inner = np.zeros(new.shape, bool)
+    inner[interior] = True
+    inner &= ~printed
     keep[np.unique(labels[(area > 0) & (area != index + 1)])] = False
     own = keep[labels]  # around the box only strokes that are not a neighbour's or a write-in's
     ring = area == 0  # the band around the box and its code; this and other boxes' frame areas excluded
