@@ -173,5 +173,5 @@ def test_settling_every_item_does_not_complete_a_sheet_with_pages_missing(databa
         assert items
         for item in items:
             rq.decide(s, item.id, reviewer, "*" if item.kind == "answer" else "chữ viết", item.version)
-        sheet = s.scalar(select(Sheet))
+        sheet = s.scalar(select(Sheet).join(SheetPage, SheetPage.sheet_id == Sheet.id))  # the one scanned
         assert sheet is not None and sheet.status == "scanned"
