@@ -82,7 +82,10 @@ def crop_rect(layout: Layout, answers: list[Answer]) -> tuple[int, Rect] | None:
     rows = [it for it in question.items if it.id in items and question.kind == "grid"]
     if rows:
         page = rows[0].page
-        return page, _union([r.area for r in rows if r.page == page])
+        union = _union([r.area for r in rows if r.page == page])
+        # show the neighbouring rows whole: a cut-off line of text above and below confuses readers
+        row_h = rows[0].area.h
+        return page, Rect(x=union.x, y=union.y - row_h, w=union.w, h=union.h + 2 * row_h)
     if question.area:
         page, rect = question.area[0]
         return page, rect

@@ -128,8 +128,10 @@ def test_item_crop_shows_the_question_with_states_coloured(env) -> None:  # type
     png = client.get(f"/img/answers.png?ids={grid[0]},{grid[1]}")
     assert png.status_code == 200 and png.mimetype == "image/png"
     image = cv2.imdecode(np.frombuffer(png.data, np.uint8), cv2.IMREAD_COLOR)
-    dpi = 150 / 25.4  # rows r1+r2 of the seed layout: x 20..200 mm, y 78..97.5 mm, plus 3 mm margins
-    assert abs(image.shape[1] - 186 * dpi) < 3 and abs(image.shape[0] - 25.5 * dpi) < 3
+    # rows r1+r2 of the seed layout: x 20..200 mm, y 78..97.5 mm, one row height (9.5 mm) of context
+    # above and below, plus 3 mm margins
+    dpi = 150 / 25.4
+    assert abs(image.shape[1] - 186 * dpi) < 3 and abs(image.shape[0] - 44.5 * dpi) < 3
     orange = (image[:, :, 2] > 200) & (image[:, :, 1] > 100) & (image[:, :, 1] < 180) & (image[:, :, 0] < 60)
     assert orange.sum() > 50  # the uncertain boxes are framed in orange
     page = client.get(f"/img/page/{info.unidentified_page_ids[0]}.jpg?raw=1&rotate=90")
