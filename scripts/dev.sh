@@ -27,7 +27,12 @@ install_system_packages() {
 install_python() {
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtual environment in .venv"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+      # Debian's own python3 ships venv/ensurepip separately
+      rm -rf "$VENV"
+      APT_PACKAGES=(python3-venv) install_system_packages
+      python3 -m venv "$VENV"
+    fi
   fi
   log "installing phieu and its Python dependencies"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
