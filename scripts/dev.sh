@@ -30,7 +30,8 @@ install_python() {
     if ! python3 -m venv "$VENV" 2>/dev/null; then
       # Debian's own python3 ships venv/ensurepip separately
       rm -rf "$VENV"
-      APT_PACKAGES=(python3-venv) install_system_packages
+      local APT_PACKAGES=(python3-venv)  # bash locals are seen by the function called
+      install_system_packages
       python3 -m venv "$VENV"
     fi
   fi
