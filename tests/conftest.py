@@ -89,3 +89,19 @@ def file_store(tmp_path: Path):
     from storage.files import FileStore
 
     return FileStore(tmp_path / "files")
+
+
+# --- browser tests: one Chromium per module ---
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    from browser_support import ARGS, CHROMIUM, require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

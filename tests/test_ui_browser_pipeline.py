@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from browser_support import SHOTS, login, require_chromium
 from sqlalchemy import select
 
 from formgen.definition import load_definition
@@ -27,10 +28,6 @@ from storage.models import Answer, ReviewItem, Sheet, Survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 PASSWORD = "mat-khau-123"
 # everyday marks, but more double marks and every write-in and free text used: a queue worth working
 DOUBTFUL = MarkMix(styles={"tick": 0.4, "cross": 0.3, "circle": 0.15, "pencil": 0.15}, ambiguous_share=0.06,
@@ -40,8 +37,7 @@ SECRET = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database, dict[int, Any]]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh setup installs it)")
+    require_chromium()
     home = tmp_path_factory.mktemp("real")
     url = f"sqlite:///{home / 'phieu.sqlite3'}"
     db, store = Database.open(url), FileStore(home / "files")
@@ -66,25 +62,8 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dat
     db.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _login(browser: Any, base: str, username: str) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
-    page.goto(base + "/login")
-    page.focus("input[name=username]")
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return page
+    return login(browser, base, username, PASSWORD, height=860)
 
 
 def _type_truth(page: Any, row: Any, kind: str, value: str | None) -> None:

@@ -5,10 +5,10 @@ two reviewers on one queue. Screenshots of the main screens go to docs/screensho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import SHOTS, login, require_chromium
 from review_seed import PASSWORD, SURVEY, seed
 from sqlalchemy import func, select
 
@@ -19,16 +19,11 @@ from storage.files import FileStore
 from storage.models import Answer, Decision, Page, ReviewItem, Sheet, User
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database, Any]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh setup installs it)")
+    require_chromium()
     home = tmp_path_factory.mktemp("ui")
     url = f"sqlite:///{home / 'phieu.sqlite3'}"
     app = create_app(url, home / "files", settings=Settings(), secret_key="browser-test")
@@ -41,25 +36,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Data
     app.extensions["phieu"].db.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _login(browser: Any, base: str, username: str) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 820}, locale="vi-VN").new_page()
-    page.goto(base + "/login")
-    page.focus("input[name=username]")  # autofocus too, but not yet applied on a busy machine
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return page
+    return login(browser, base, username, PASSWORD, height=820, locale="vi-VN")
 
 
 def _shot(page: Any, name: str, full: bool = False) -> None:
