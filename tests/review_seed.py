@@ -22,7 +22,7 @@ from formgen.layout import (
     PageLayout,
     QuestionLayout,
     Rect,
-    RegistrationMark,
+    standard_marks,
 )
 from review_ui.accounts import create_user
 from storage.db import Database
@@ -67,12 +67,7 @@ def build_layout() -> Layout:
     w_opts = [("1", "Trực tiếp"), ("2", "Qua mạng"), ("3", "Khác")]
     boxes += [_box("W", None, v, 80, 140 + 10 * i, lbl) for i, (v, lbl) in enumerate(w_opts)]
     region = HandwritingRegion(id="W:other", page=1, question="W", option_value="3", kind="writein", x=95, y=168, w=90, h=12)
-    marks = [
-        RegistrationMark(name="top_left", shape="square", cx=10, cy=10, size=6),
-        RegistrationMark(name="top_right", shape="square", cx=200, cy=10, size=6),
-        RegistrationMark(name="bottom_left", shape="square", cx=10, cy=287, size=6),
-        RegistrationMark(name="bottom_right", shape="circle", cx=200, cy=287, size=6),
-    ]
+    marks = standard_marks(210, 297, inset=10, size=6)
     page = PageLayout(number=1, marks=marks, qr=Rect(x=170, y=20, w=18, h=18), digits_text=Rect(x=130, y=40, w=60, h=5),
                       boxes=boxes, regions=[region])
 

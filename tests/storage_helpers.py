@@ -18,7 +18,7 @@ from formgen.layout import (
     PageLayout,
     QuestionLayout,
     Rect,
-    RegistrationMark,
+    standard_marks,
 )
 from recognition.types import AnswerReading, BoxMeasure, PageReading
 from scanner.types import Alignment, Identification
@@ -30,12 +30,7 @@ EDITION = "A"
 
 
 def _page(number: int, boxes: list[AnswerBox], regions: list[HandwritingRegion]) -> PageLayout:
-    marks = [
-        RegistrationMark(name="top_left", shape="square", cx=10, cy=10, size=6),
-        RegistrationMark(name="top_right", shape="square", cx=200, cy=10, size=6),
-        RegistrationMark(name="bottom_left", shape="square", cx=10, cy=287, size=6),
-        RegistrationMark(name="bottom_right", shape="circle", cx=200, cy=287, size=6),
-    ]
+    marks = standard_marks(210, 297, inset=10, size=6)
     return PageLayout(number=number, marks=marks, qr=Rect(x=180, y=20, w=18, h=18),
                       digits_text=Rect(x=150, y=40, w=48, h=4), boxes=boxes, regions=regions)
 

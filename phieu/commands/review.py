@@ -81,12 +81,7 @@ def user_passwd(ctx: AppContext, username: str, password: str) -> None:
 @click.pass_obj
 def user_disable(ctx: AppContext, username: str) -> None:
     """Khoá tài khoản / disable an account (its sessions end at once)."""
-    from review_ui.accounts import set_active
-
-    db = _db(ctx)
-    with db.session() as s:
-        set_active(s, username, False)
-    db.dispose()
+    _set_active(ctx, username, False)
     click.echo(f"Đã khoá / disabled: {username}")
 
 
@@ -95,13 +90,17 @@ def user_disable(ctx: AppContext, username: str) -> None:
 @click.pass_obj
 def user_enable(ctx: AppContext, username: str) -> None:
     """Mở khoá tài khoản / enable an account again."""
+    _set_active(ctx, username, True)
+    click.echo(f"Đã mở khoá / enabled: {username}")
+
+
+def _set_active(ctx: AppContext, username: str, active: bool) -> None:
     from review_ui.accounts import set_active
 
     db = _db(ctx)
     with db.session() as s:
-        set_active(s, username, True)
+        set_active(s, username, active)
     db.dispose()
-    click.echo(f"Đã mở khoá / enabled: {username}")
 
 
 @user_group.command("list")
