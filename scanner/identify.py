@@ -29,8 +29,8 @@ from formgen.identity import SheetIdentity, identify_digits, parse_payload, veri
 from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
 from phieu.settings import DEFAULT_SETTINGS, ScanSettings
 from scanner import qr
-from scanner.align import code_misfit_mm, find_alignment, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
-from scanner.marks import find_candidates, reduce
+from scanner.align import code_misfit_mm, fit_marks, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
+from scanner.marks import MarkCandidate, find_candidates, reduce
 from scanner.tesseract import ocr_text
 from scanner.types import Alignment, Identification, PageImage, ScannedPage
 
@@ -80,7 +80,8 @@ def identify_page(
         return _result(page, _outcome("blank_page", clock), None)
     clock.lap("blank")
     marks = _reference_marks(editions)
-    alignment = find_alignment(image, marks=marks, dpi=dpi, settings=settings)
+    candidates = find_candidates(image, dpi=dpi, mark_mm=marks[0].size, settings=settings)
+    alignment = fit_marks(candidates, marks=marks, settings=settings, image=image)
     clock.lap("marks")
     decoded = _decode(image, alignment, editions, settings)
     clock.lap("qr")
@@ -100,7 +101,9 @@ def identify_page(
     if not verify(parsed, secret) or not 1 <= parsed.identity.page <= editions[key].page_count:
         return _result(page, _outcome("forged", clock, decoded, parsed.identity), alignment)
     page_layout = editions[key].page(parsed.identity.page)
-    alignment = _settle_alignment(page, alignment, decoded, page_layout, settings)
+    if page_layout.marks[0].size != marks[0].size:  # an edition printed with other marks: search again
+        candidates = find_candidates(image, dpi=dpi, mark_mm=page_layout.marks[0].size, settings=settings)
+    alignment = _settle_alignment(page, alignment, candidates, decoded, page_layout, settings)
     clock.lap("check")
     return _finish(page, parsed.identity, decoded.text, decoded.decoder, alignment, editions, canonical_dpi, clock)
 
@@ -162,8 +165,8 @@ def _shifted(found: qr.Decoded, origin: np.ndarray) -> qr.Decoded:
 
 
 def _settle_alignment(
-    page: PageImage, alignment: Alignment | None, decoded: qr.Decoded, page_layout: PageLayout,
-    settings: ScanSettings,
+    page: PageImage, alignment: Alignment | None, candidates: list[MarkCandidate], decoded: qr.Decoded,
+    page_layout: PageLayout, settings: ScanSettings,
 ) -> Alignment | None:
     """The marks' alignment if the QR code lies where it puts the code; else one that agrees with the code.
 
@@ -183,13 +186,12 @@ def _settle_alignment(
         rotation = (alignment.rotation + 90 * int(round(np.degrees(np.arctan2(dy, dx)) / 90.0))) % 360
         log.info("%s trang %d: dấu định vị và mã QR lệch nhau; theo mã QR (%d°)", page.source.name,
                  page.index + 1, rotation)
-        refit = find_alignment(page.image, marks=marks, dpi=page.dpi, settings=settings, rotation=rotation)
+        refit = fit_marks(candidates, marks=marks, settings=settings, rotation=rotation, image=page.image)
         checked = _checked(refit, decoded, page_layout.qr, settings)
         if checked is not None:
             return checked
     if decoded.modules is None:
         return None
-    candidates = find_candidates(page.image, dpi=page.dpi, mark_mm=marks[0].size, settings=settings)
     return fit_with_code(candidates, marks=marks, code_rect=page_layout.qr, modules=decoded.modules,
                          code_px=decoded.corners, settings=settings)
 
