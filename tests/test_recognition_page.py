@@ -135,7 +135,8 @@ Given = dict[tuple[str, str], tuple[str | None, str, list[tuple[str, str]]]]
 
 def _truth(sheet: Sheet, given: Given) -> SheetTruth:
     """A sheet where only the ``given`` answers are marked: key → (value, expect, [(box id, style)])."""
-    answers = {key: TruthAnswer(None, "blank") for key in _all_keys(sheet.layout)}
+    # sorted: a set's order follows PYTHONHASHSEED, and the marks draw from one rng in this order
+    answers = {key: TruthAnswer(None, "blank") for key in sorted(_all_keys(sheet.layout))}
     for key, (value, expect, specs) in given.items():
         drawn = [MarkSpec(box, cast(MarkStyle, style)) for box, style in specs]
         answers[key] = TruthAnswer(value, cast(Expect, expect), drawn)
