@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -29,6 +31,14 @@ def test_whitelist_limits_characters() -> None:
     assert text == "0123-4567"
 
 
+def test_threads_each_read_their_own_crop() -> None:
+    # the review UI re-reads pages in waitress threads: engines are per thread, never shared
+    words = ["Hà Nội", "Đà Nẵng", "Huế", "Cần Thơ"]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda w: tesseract.ocr_text(_text_image(w), lang="vie", psm=7), words * 3))
+    assert got == words * 3
+
+
 def test_blank_and_degenerate_images_give_empty_text() -> None:
     assert tesseract.ocr_text(np.full((40, 200), 255, np.uint8)) == ""
     assert tesseract.ocr_text(np.zeros((0, 0), np.uint8)) == ""
@@ -40,6 +50,6 @@ def test_missing_language_says_what_to_install() -> None:
 
 
 def test_tesseract_failure_maps_to_empty_text(caplog: pytest.LogCaptureFixture) -> None:
-    # psm 99 does not exist: tesseract exits with an error, which becomes "" plus a log line.
+    # psm 99 does not exist: refused with a log line, never an exception.
     assert tesseract.ocr_text(_text_image("abc"), lang="eng", psm=99) == ""
     assert "OCR failed" in caplog.text
