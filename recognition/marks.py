@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -61,6 +61,8 @@ class BlankMaster:
 
     darkness: np.ndarray  # uint8 (rows, cols), 0 paper .. 255 black
     printed: np.ndarray  # bool (rows, cols): printed ink grown by blank_dilate_mm
+    # per matched window (row0, row1, col0, col1): does the blank print anything there to match?
+    matchable: dict[tuple[int, int, int, int], bool] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -155,7 +157,10 @@ def rect_shift(
     if r == 0 or r0 - r < 0 or c0 - r < 0 or r1 + r > rows or c1 + r > cols:
         return 0, 0, 0.0
     template = ink.blank.darkness[r0:r1, c0:c1]
-    if float(template.std()) < 1e-3:
+    matchable = ink.blank.matchable.get((r0, r1, c0, c1))
+    if matchable is None:  # the same for every sheet of the edition: decided once per blank master
+        matchable = ink.blank.matchable[(r0, r1, c0, c1)] = float(template.std()) >= 1e-3
+    if not matchable:
         return 0, 0, 0.0
     search = ink.darkness[r0 - r : r1 + r, c0 - r : c1 + r]
     score = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
@@ -174,17 +179,20 @@ def smooth_shifts(
     (int (m, 2)) and whether each point had a trusted neighbour at all (bool (m,)): a point without one
     is not registered, and its ink cannot be told from a misplaced frame line.
     """
+    at = np.asarray(at, float).reshape(-1, 2)
+    distance = np.hypot(*(centres[None, :, :] - at[:, None, :]).transpose(2, 0, 1))  # (m, n)
+    near = trusted[None, :] & (distance <= NEIGHBOUR_MM)
+    # e.g. a filled box far from the others: its nearest few trusted boxes within reach
+    reach = np.where(trusted[None, :] & (distance <= 4 * NEIGHBOUR_MM), distance, np.inf)
+    nearest = np.sort(reach, axis=1)[:, :3]
+    third = np.where(np.isfinite(nearest), nearest, 0.0).max(axis=1, initial=0.0)
+    lonely = ~near.any(axis=1)
+    near[lonely] = (reach <= third[:, None])[lonely]
+    registered = near.any(axis=1)
+    picked = np.where(near[:, :, None], raw[None, :, :], np.nan)  # (m, n, 2)
     out = np.zeros((len(at), 2), int)
-    registered = np.zeros(len(at), bool)
-    for i, point in enumerate(at):
-        distance = np.hypot(*(centres - point).T)
-        near = trusted & (distance <= NEIGHBOUR_MM)
-        if not near.any():  # e.g. a filled box far from the others: its nearest few within reach
-            reach = trusted & (distance <= 4 * NEIGHBOUR_MM)
-            near = reach & (distance <= np.sort(distance[reach])[:3].max(initial=0.0))
-        if near.any():
-            out[i] = np.round(np.median(raw[near], axis=0)).astype(int)
-            registered[i] = True
+    if registered.any():
+        out[registered] = np.round(np.nanmedian(picked[registered], axis=1)).astype(int)
     return out, registered
 
 
@@ -251,6 +259,10 @@ def _shares(
         return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
     dark = ink.darkness[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
+    # Most boxes of a sheet hold nothing darker than the lowest threshold used below (the pencil
+    # floor): they are empty by every measure, so skip them (a third of a page's recognition time).
+    if not np.any((dark > settings.ink_darkness_floor * 255) & ~printed):
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     unprinted = dark[~printed]
     own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
     threshold = ink.threshold

@@ -30,7 +30,7 @@ from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_
 from phieu.settings import DEFAULT_SETTINGS, ScanSettings
 from scanner import qr
 from scanner.align import code_misfit_mm, fit_marks, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
-from scanner.marks import MarkCandidate, find_candidates, reduce
+from scanner.marks import MarkCandidate, find_candidates, search_copy
 from scanner.tesseract import ocr_text
 from scanner.types import Alignment, Identification, PageImage, ScannedPage
 
@@ -53,9 +53,8 @@ class _Clock:
         self.last = now
 
 
-def ink_share(image: np.ndarray, *, dpi: float, settings: ScanSettings) -> float:
-    """Share of clearly dark pixels at the mark-search resolution (printed pages: a few percent)."""
-    small = reduce(image, max(1, round(dpi / settings.mark_search_dpi)))
+def ink_share(small: np.ndarray, *, settings: ScanSettings) -> float:
+    """Share of clearly dark pixels in the page's ``search_copy`` (printed pages: a few percent)."""
     paper = float(np.percentile(small[::2, ::2], 90)) or 1.0
     return float(np.count_nonzero(small < paper * (1.0 - settings.blank_darkness)) / small.size)
 
@@ -75,12 +74,13 @@ def identify_page(
     """
     clock = _Clock()
     image, dpi = page.image, page.dpi
-    if ink_share(image, dpi=dpi, settings=settings) < settings.blank_ink_max:
+    small = search_copy(image, dpi=dpi, settings=settings)
+    if ink_share(small, settings=settings) < settings.blank_ink_max:
         clock.lap("blank")
         return _result(page, _outcome("blank_page", clock), None)
     clock.lap("blank")
     marks = _reference_marks(editions)
-    candidates = find_candidates(image, dpi=dpi, mark_mm=marks[0].size, settings=settings)
+    candidates = find_candidates(image, dpi=dpi, mark_mm=marks[0].size, settings=settings, small=small)
     alignment = fit_marks(candidates, marks=marks, settings=settings, image=image)
     clock.lap("marks")
     decoded = _decode(image, alignment, editions, settings)
@@ -102,7 +102,8 @@ def identify_page(
         return _result(page, _outcome("forged", clock, decoded, parsed.identity), alignment)
     page_layout = editions[key].page(parsed.identity.page)
     if page_layout.marks[0].size != marks[0].size:  # an edition printed with other marks: search again
-        candidates = find_candidates(image, dpi=dpi, mark_mm=page_layout.marks[0].size, settings=settings)
+        candidates = find_candidates(image, dpi=dpi, mark_mm=page_layout.marks[0].size, settings=settings,
+                                     small=small)
     alignment = _settle_alignment(page, alignment, candidates, decoded, page_layout, settings)
     clock.lap("check")
     return _finish(page, parsed.identity, decoded.text, decoded.decoder, alignment, editions, canonical_dpi, clock)
