@@ -7,12 +7,12 @@ streams through with a few pages in memory. ``SerialExecutor`` runs the same cod
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Protocol
 
+from phieu.forkserver import worker_context
 from phieu.pipeline_worker import PageJob, PageResult, WorkerContext, init_worker, process_page
 from scanner.ingest import close_documents
 
@@ -45,8 +45,7 @@ class PoolExecutor:
     """
 
     def __init__(self, context: WorkerContext, workers: int) -> None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["phieu.pipeline_worker"])
+        ctx = worker_context()
         self.window = workers + 1  # every worker busy plus one page ready: memory stays flat
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(context,)

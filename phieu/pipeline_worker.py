@@ -113,11 +113,36 @@ def process_page(job: PageJob) -> PageResult:
         return PageResult(job.file_key, outcome, time.perf_counter() - started)
     try:
         outcome, timings = _identify_and_read(job.page, context)
+        if job.page.scale > 1 and outcome.identification.reason in _RETRY_IN_FULL:
+            outcome, timings = _retry_in_full(job, context, outcome, timings)
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop a batch of thousands
         log.exception("%s trang %d: lỗi khi xử lý", job.path.name, job.index + 1)
         outcome = _unreadable(job, _where(job, f"lỗi khi xử lý trang ({type(exc).__name__}: {exc})"))
         timings = {}
     return PageResult(job.file_key, outcome, time.perf_counter() - started, timings)
+
+
+# What a reduced decode may have caused (a QR code or a mark too fine at that resolution); a forged
+# or unknown code, a blank back or a duplicate would read the same in full.
+_RETRY_IN_FULL = frozenset({"unreadable", "no_marks"})
+
+
+def _retry_in_full(
+    job: PageJob, context: WorkerContext, outcome: PageOutcome, timings: dict[str, float]
+) -> tuple[PageOutcome, dict[str, float]]:
+    """The page decoded again at full resolution and identified once more; the first outcome stands
+    when that does no better."""
+    started = time.perf_counter()
+    full_settings = context.settings.scan.model_copy(update={"decode_dpi": 0})
+    page = read_scan_page(job.path, job.index, settings=full_settings)
+    if isinstance(page, PageError):
+        return outcome, timings
+    second, second_timings = _identify_and_read(page, context)
+    second_timings["full_resolution_retry"] = round((time.perf_counter() - started) * 1000, 1)
+    second.quality.setdefault("timings_ms", {})["full_resolution_retry"] = second_timings["full_resolution_retry"]
+    if second.identification.reason in _RETRY_IN_FULL and outcome.identification.identity is not None:
+        return outcome, timings  # no better, and the first knew at least who the page is
+    return second, second_timings
 
 
 def _read_in_worker(job: PageJob, context: WorkerContext) -> tuple[PageJob, str | None]:
@@ -203,6 +228,7 @@ def _quality(page: PageImage, alignment: Any, ident: Identification, timings: di
     quality: dict[str, Any] = {
         "dpi": round(float(page.dpi), 1),
         "source_format": page.source_format,
+        "decode_scale": page.scale,
         "size_px": [int(page.image.shape[1]), int(page.image.shape[0])],
         "decoder": ident.decoder,
         "timings_ms": {k: round(v, 1) for k, v in {**ident.timings_ms, **timings}.items()},

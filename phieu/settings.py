@@ -31,6 +31,7 @@ class FormSettings(_Section):
 
 class ScanSettings(_Section):
     render_dpi: int = Field(300, description="DPI used to render PDF pages that carry no embedded image.")
+    decode_dpi: float = Field(150.0, description="JPEG pages at least twice this fine are decoded at 1/2, 1/4 or 1/8 of their size by the decoder's DCT scaling (faster than a full decode, and all recognition uses); a page not identified so is decoded again in full. 0 = always in full.")
     min_dpi: int = Field(150, description="Pages below this resolution are refused as unreadable.")
     max_skew_deg: float = Field(12.0, description="Largest rotation accepted when finding marks.")
     jobs: int = Field(0, description="Worker processes; 0 means one per CPU core.")

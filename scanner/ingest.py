@@ -128,7 +128,7 @@ def iter_pages(path: Path, *, settings: ScanSettings) -> Iterator[PageImage | Pa
     elif kind == "tiff":
         pages = _tiff_pages(path)
     else:
-        pages = _single_image(path, kind)
+        pages = _single_image(path, kind, settings)
     for page in pages:
         yield _checked_dpi(page, settings)
 
@@ -213,9 +213,9 @@ def _open_document(path: Path, kind: str) -> _OpenDocument:
 
 def _pdf_page(opened: _OpenDocument, index: int, settings: ScanSettings) -> PageImage:
     assert opened.pdf is not None
-    embedded = _embedded_page_image(opened.pdf.pages[index])
+    embedded = _embedded_page_image(opened.pdf.pages[index], settings)
     if embedded is not None:
-        return PageImage(opened.path, index, embedded[0], embedded[1], "pdf-embedded")
+        return PageImage(opened.path, index, *embedded[:2], "pdf-embedded", embedded[2])
     if opened.rendered is None:
         opened.rendered = pdfium.PdfDocument(opened.path)
     image = _render(opened.rendered, index, settings.render_dpi)
@@ -245,10 +245,9 @@ def _pdf_pages(path: Path, settings: ScanSettings) -> Iterator[PageImage | PageE
     try:
         for index, page in enumerate(pdf.pages):
             try:
-                embedded = _embedded_page_image(page)
+                embedded = _embedded_page_image(page, settings)
                 if embedded is not None:
-                    image, dpi = embedded
-                    yield PageImage(path, index, image, dpi, "pdf-embedded")
+                    yield PageImage(path, index, *embedded[:2], "pdf-embedded", embedded[2])
                     continue
                 if rendered is None:
                     rendered = pdfium.PdfDocument(path)
@@ -290,8 +289,9 @@ def _placed_images(page: pikepdf.Page) -> list[tuple[str, float, float]]:
     return placed
 
 
-def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
-    """The page's single full-page image as uint8 grey with its dpi, or None if the page is not a scan."""
+def _embedded_page_image(page: pikepdf.Page, settings: ScanSettings) -> tuple[np.ndarray, float, int] | None:
+    """The page's single full-page image as uint8 grey with its dpi and the decoder's reduction
+    (see ``jpeg_scale``), or None if the page is not a scan."""
     images = page.get_images(recursive=False)
     if len(images) != 1:
         return None
@@ -306,9 +306,14 @@ def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
     if not (covers or covers_turned):
         return None
     pdf_image = pikepdf.PdfImage(cast(pikepdf.Stream, images[placed[0][0]]))
+    if pdf_image.width < pdf_image.height and width_pt > height_pt:  # drawn turned a quarter: keep pixels as stored
+        width_pt, height_pt = height_pt, width_pt
+    across_pt = width_pt if covers else height_pt  # the page length the stored rows span
+    scale = 1
     if pdf_image.filters == ["/DCTDecode"]:
+        scale = jpeg_scale(pdf_image.width / (across_pt / 72.0), settings)
         data = np.frombuffer(pdf_image.obj.read_raw_bytes(), np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+        image = cv2.imdecode(data, _DECODE_FLAGS[scale])
         if image is None:
             raise ValueError("ảnh JPEG nhúng trong trang bị hỏng (embedded JPEG is corrupt)")
     else:
@@ -317,11 +322,9 @@ def _embedded_page_image(page: pikepdf.Page) -> tuple[np.ndarray, float] | None:
         except _NOT_EXTRACTABLE as exc:  # JBIG2 without jbig2dec, JPEG 2000...: pdfium renders those
             log.debug("embedded image not extractable (%s); rendering the page", exc)
             return None
-    if image.shape[1] < image.shape[0] and width_pt > height_pt:  # drawn turned a quarter: keep pixels as stored
-        width_pt, height_pt = height_pt, width_pt
-    dpi = image.shape[1] / (width_pt / 72.0) if covers else image.shape[1] / (height_pt / 72.0)
+    dpi = image.shape[1] / (across_pt / 72.0)
     image = _apply_page_rotation(image, int(page.obj.get("/Rotate", 0)))
-    return image, round(float(dpi), 2)
+    return image, round(float(dpi), 2), scale
 
 
 def _apply_page_rotation(image: np.ndarray, rotate: int) -> np.ndarray:
@@ -362,22 +365,41 @@ def _tiff_pages(path: Path) -> Iterator[PageImage | PageError]:
                 yield _page_error(path, index, exc)
 
 
-def _single_image(path: Path, kind: str) -> Iterator[PageImage | PageError]:
+def _single_image(path: Path, kind: str, settings: ScanSettings) -> Iterator[PageImage | PageError]:
     try:
-        with Image.open(path) as header:  # reads the header only: resolution and EXIF orientation
+        with Image.open(path) as header:  # reads the header only: resolution, size, EXIF orientation
             dpi = _pil_dpi(header)
+            size = header.size
             orientation = header.getexif().get(0x0112, 1)
+            is_jpeg = header.format == "JPEG"
     except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from exc
     data = np.fromfile(path, np.uint8)
-    flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
-    image = cv2.imdecode(data, flags)
+    scale = jpeg_scale(dpi or estimate_dpi((size[1], size[0])), settings) if is_jpeg else 1
+    image = cv2.imdecode(data, _DECODE_FLAGS[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         yield _page_error(path, 0, ValueError("dữ liệu ảnh hỏng (corrupt image data)"))
         return
     if orientation != 1:
         image = _exif_transpose(image, orientation)
-    yield PageImage(path, 0, image, dpi or estimate_dpi(image.shape), kind)
+    yield PageImage(path, 0, image, dpi / scale if dpi else estimate_dpi(image.shape), kind, scale)
+
+
+# JPEG decoding straight to a reduced size: libjpeg-turbo's scaled inverse DCT averages each block
+# (like area reduction) and skips most of the work of a full decode followed by a reduction.
+_DECODE_FLAGS = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+
+
+def jpeg_scale(dpi: float, settings: ScanSettings) -> int:
+    """The largest of 8, 4, 2 (else 1) that keeps a ``dpi`` JPEG page at ``settings.decode_dpi`` or finer."""
+    if settings.decode_dpi <= 0 or dpi <= 0:
+        return 1
+    return next((f for f in (8, 4, 2) if dpi / f >= 0.99 * settings.decode_dpi), 1)
 
 
 def _exif_transpose(image: np.ndarray, orientation: int) -> np.ndarray:

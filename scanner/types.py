@@ -23,6 +23,7 @@ class PageImage:
     image: np.ndarray  # (rows, cols) uint8, 0 = black
     dpi: float  # from the file's metadata, or estimated; 0 if unknown
     source_format: str = ""  # pdf-embedded|pdf-rendered|tiff|png|jpeg
+    scale: int = 1  # the JPEG decoder shrank the stored image by this factor (ScanSettings.decode_dpi)
 
 
 @dataclass

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import Printed, print_sipas
+from pipeline_helpers import Printed, print_sipas, with_jobs
 from sqlalchemy import func, select
 
+from phieu.pipeline import scan_paths
 from phieu.pipeline_score import score_answers
 from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
 from storage.models import Answer, BoxReading, Page, ReviewItem, ScanFile
 
-SHEETS = 8
+SHEETS = 9
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,21 @@ def test_interrupted_run_completes_on_rerun(printed: Printed, tmp_path: Path) ->
         assert scan_file is not None and scan_file.status == "done"
         indices = session.scalars(select(Page.index_in_file).where(Page.scan_file_id == scan_file.id)).all()
     assert sorted(indices) == list(range(pages))
+
+
+def test_page_unreadable_at_the_reduced_decode_is_read_again_in_full(printed: Printed, tmp_path: Path) -> None:
+    printed.bundle([9], tmp_path, profile="office", seed=9, fmt="jpeg")
+    settings = with_jobs(printed.ws.settings, 2)
+    # decode every JPEG at 1/4 or 1/8 size (~40-50 dpi): most QR codes and marks are unreadable there
+    coarse = settings.scan.model_copy(update={"decode_dpi": 37.5, "min_dpi": 30})
+    settings = settings.model_copy(update={"scan": coarse})
+    summary = scan_paths(printed.db, printed.store, [tmp_path], secret=printed.secret, settings=settings, ocr=False)
+    pages = printed.built.layout.page_count
+    assert (summary.pages, summary.identified, summary.unidentified) == (pages, pages, 0)
+    with printed.db.session() as session:
+        stored = session.scalars(select(Page).join(ScanFile).where(ScanFile.original_name.contains(str(tmp_path)))).all()
+    retried = [p for p in stored if "full_resolution_retry" in p.quality["timings_ms"]]
+    assert len(retried) >= pages // 2, [p.quality for p in stored]
+    assert all(p.quality["decode_scale"] == 1 and p.status != "unidentified" for p in retried)
+    # (WeChat's super-resolution reads some codes even at 50 dpi: those pages need no second decode)
+    assert all(p.quality["decode_scale"] > 1 for p in stored if p not in retried)

@@ -78,9 +78,14 @@ def test_pdf_of_embedded_jpegs_pages_in_any_order(tmp_path):
     pages = list(iter_pages(path, settings=SETTINGS))
     for page, number, scan in zip(pages, order, scans, strict=True):
         assert isinstance(page, PageImage)
+        # 300 dpi JPEGs are decoded at half size (ScanSettings.decode_dpi); pixel x there is ~x/2 here
+        assert page.scale == (2 if scan.dpi >= 297 else 1)
+        assert page.dpi == pytest.approx(scan.dpi / page.scale, rel=0.01)
         result = identify_page(page, editions=editions(), secret=SECRET, settings=SETTINGS,
                                canonical_dpi=CANONICAL_DPI)
-        _assert_read(result, number, scan.transform @ mm_to_clean_px(300), scan.dpi)
+        to_decoded = np.diag([1 / page.scale, 1 / page.scale, 1.0])
+        _assert_read(result, number, to_decoded @ scan.transform @ mm_to_clean_px(300), page.dpi)
+    assert {page.scale for page in pages if isinstance(page, PageImage)} == {1, 2}  # both paths taken
 
 
 def test_fax_g4_tiff_and_phone_jpeg_files(tmp_path):

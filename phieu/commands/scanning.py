@@ -92,6 +92,9 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_di
     """Quét các tệp và thư mục / scan files and folders (PDF, TIFF, PNG, JPEG) into the workspace."""
     if not paths and watch_dir is None:
         raise click.UsageError("give at least one PATH, or --watch DIR")
+    from phieu.forkserver import start_early
+
+    start_early(jobs)  # the workers' imports overlap opening the workspace
     ws, db, store = _open(ctx)
     code = 0
     if paths:
