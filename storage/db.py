@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from phieu.errors import StorageError
+from storage.migrations import HEAD_REVISION
 
 if TYPE_CHECKING:
     from phieu.workspace import Workspace
@@ -102,6 +103,8 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         """Run the Alembic migrations shipped in ``storage/migrations`` up to ``revision``."""
+        if revision == "head" and self._at_head():
+            return
         from alembic import command
 
         try:
@@ -112,6 +115,14 @@ class Database:
                 f"Không mở được cơ sở dữ liệu {self.display_url} / cannot open the database: {_one_line(exc.orig)}. "
                 "Kiểm tra PHIEU_DATABASE_URL và máy chủ / check PHIEU_DATABASE_URL and that the server runs."
             ) from exc
+
+    def _at_head(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except (OperationalError, ProgrammingError):  # no such table yet: a new database
+            return False
+        return list(versions) == [HEAD_REVISION]
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

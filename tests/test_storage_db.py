@@ -136,6 +136,21 @@ def test_migrations_downgrade_and_upgrade_again(database: Database) -> None:
     assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(database.engine).get_table_names())
 
 
+def test_head_revision_is_the_newest_migration_and_older_databases_are_upgraded(database: Database) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+    from storage.migrations import HEAD_REVISION
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+    with database.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert database.current_revision() == "0001"
+    database.migrate()  # not at head: the fast check must not skip the upgrade
+    assert database.current_revision() == HEAD_REVISION
+
+
 def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path: Path) -> None:
     """The scan writer and the web app write at once: read-then-write blocks use immediate=True."""
     import threading
