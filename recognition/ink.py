@@ -37,9 +37,10 @@ def darkness_map(image: np.ndarray, *, dpi: float, settings: RecognitionSettings
     """
     small_factor = 4  # the paper level varies slowly: estimate it on a quarter-size copy (16x fewer pixels)
     rows, cols = image.shape
-    small = cv2.resize(
-        image, (max(1, cols // small_factor), max(1, rows // small_factor)), interpolation=cv2.INTER_AREA
-    )
+    r4, c4 = max(1, rows // small_factor), max(1, cols // small_factor)
+    # cut to whole 4x4 blocks first: OpenCV's area reduction by an exact integer factor is 4x faster
+    whole = image[: r4 * small_factor, : c4 * small_factor] if min(rows, cols) >= small_factor else image
+    small = cv2.resize(whole, (c4, r4), interpolation=cv2.INTER_AREA)
     k = max(3, int(round(settings.background_mm * px_per_mm(dpi) / small_factor)) | 1)
     paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     paper = cv2.blur(paper, (k, k))
