@@ -1,6 +1,6 @@
 """The review UI in real Chromium (Debian's, through Playwright) against the app served by waitress:
 login, a keyboard-only pass through the queue, a write-in transcribed, an unidentified page assigned,
-two reviewers on one queue. Screenshots of the main screens go to docs/screenshots/."""
+two reviewers on one queue. Screenshots of the main screens go to build/screenshots/ (PHIEU_SCREENSHOTS=docs/screenshots refreshes the README's)."""
 
 from __future__ import annotations
 
