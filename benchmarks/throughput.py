@@ -202,6 +202,9 @@ def main() -> None:
             report["big_pdf"] = {"pages": args.big_pages, "cpu_seconds": scan["cpu_seconds"], "size_mb": round(path.stat().st_size / 2**20, 1),
                                  "peak_pss_mb": scan["peak_pss_mb"], "wall_seconds": scan["wall_seconds"],
                                  "pages_per_second": round(args.big_pages / scan["wall_seconds"], 2),
+                                 # its pages are the JPEG set's images: the same full decode per page
+                                 "ratio_to_decode": round(scan["wall_seconds"] / args.big_pages * 1000
+                                                          / report["jpeg"]["decode_ms_per_page"], 2),
                                  "summary": scan["summary"]}
             print(f"big pdf: { {k: v for k, v in report['big_pdf'].items() if k != 'summary'} }")
     OUT.mkdir(exist_ok=True)
