@@ -51,8 +51,13 @@ def _box(qid: str, item: str | None, value: str, x: float, y: float, label: str 
     return AnswerBox(id=f"{qid}:{item or ''}:{value}", page=1, question=qid, item=item, value=value, x=x, y=y, w=5.5, h=5.5, label=label)
 
 
-def build_layout() -> Layout:
-    """One A4 page: Q1 single choice, G grid (4 rows × 5 levels), N age in two digits, W channel + write-in."""
+FIELDS = ["Đất đai", "Xây dựng", "Hộ tịch", "Tư pháp", "Đầu tư", "Lao động", "Giáo dục", "Y tế", "Giao thông",
+          "Tài nguyên", "Thuế", "Khác"]  # codes 1-12: two-key codes in the review UI
+
+
+def build_layout(*, long_codes: bool = False) -> Layout:
+    """One A4 page: Q1 single choice, G grid (4 rows × 5 levels), N age in two digits, W channel + write-in;
+    with ``long_codes`` also L, the field of the procedure, twelve options coded 1-12."""
     boxes: list[AnswerBox] = []
     q1 = [_box("Q1", None, v, 30 + 40 * i, 45, lbl) for i, (v, lbl) in enumerate([("1", "Nam"), ("2", "Nữ")])]
     boxes += q1
@@ -66,6 +71,8 @@ def build_layout() -> Layout:
         ]
     w_opts = [("1", "Trực tiếp"), ("2", "Qua mạng"), ("3", "Khác")]
     boxes += [_box("W", None, v, 80, 140 + 10 * i, lbl) for i, (v, lbl) in enumerate(w_opts)]
+    if long_codes:
+        boxes += [_box("L", None, str(i + 1), 30 + 30 * (i % 6), 235 + 10 * (i // 6), lbl) for i, lbl in enumerate(FIELDS)]
     region = HandwritingRegion(id="W:other", page=1, question="W", option_value="3", kind="writein", x=95, y=168, w=90, h=12)
     marks = standard_marks(210, 297, inset=10, size=6)
     page = PageLayout(number=1, marks=marks, qr=Rect(x=170, y=20, w=18, h=18), digits_text=Rect(x=130, y=40, w=60, h=5),
@@ -88,6 +95,11 @@ def build_layout() -> Layout:
                  options=[OptionLayout(value=v, label=lbl, writein=v == "3") for v, lbl in w_opts],
                  items=[ItemLayout(id="W", text="Kênh tiếp nhận", page=1, area=Rect(x=70, y=128, w=130, h=56))]),
     ]
+    if long_codes:
+        questions.append(question("L", "single", "Lĩnh vực thủ tục", Rect(x=20, y=225, w=185, h=32),
+                                  options=[OptionLayout(value=str(i + 1), label=f) for i, f in enumerate(FIELDS)],
+                                  items=[ItemLayout(id="L", text="Lĩnh vực thủ tục", page=1,
+                                                    area=Rect(x=20, y=225, w=185, h=32))]))
     return Layout(survey=SURVEY, edition="1", title="Khảo sát thử nghiệm", page_count=1, pages=[page], questions=questions)
 
 
@@ -145,13 +157,17 @@ def _sheet_marks(layout: Layout, rng: np.random.Generator) -> dict[str, str]:
     states["G:r2:5"] = "uncertain"
     states["N:c0:4"] = states["N:c1:2"] = "marked"
     states["W::3"] = "marked"
+    if "L::1" in states:
+        states["L::1"] = states["L::11"] = "marked"  # two marks: review
     return states
 
 
-def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int = 1, seed_value: int = 7) -> Seeded:
-    """Users (one per role + a second reviewer), a survey with ``sheets`` scanned sheets and their review items."""
+def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int = 1, seed_value: int = 7,
+         long_codes: bool = False) -> Seeded:
+    """Users (one per role + a second reviewer), a survey with ``sheets`` scanned sheets and their review items
+    (``long_codes``: also question L, coded 1-12, doubtful on every sheet)."""
     rng = np.random.default_rng(seed_value)
-    layout = build_layout()
+    layout = build_layout(long_codes=long_codes)
     with db.session() as s:
         for name, role in [("admin", "admin"), ("giamsat", "supervisor"), ("duyet1", "reviewer"),
                            ("duyet2", "reviewer"), ("vanthu", "clerk")]:
@@ -199,6 +215,10 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
                        machine_state="ink", machine_reason="writein_ink", ocr_draft="Zalo cua xa", confidence=0.5,
                        crop_sha256=aligned, status="review"),
             ]
+            if long_codes:
+                answers.append(Answer(sheet_id=sheet.id, page_id=page.id, question="L", item="", kind="single",
+                                      machine_value=None, machine_state="multiple", machine_reason="multiple_marks",
+                                      confidence=0.2, status="review"))
             for r in range(1, 5):
                 doubtful = r <= 2
                 value = next((k.split(":")[2] for k, v in states.items() if k.startswith(f"G:r{r}:") and v == "marked"), None)

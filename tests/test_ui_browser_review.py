@@ -28,7 +28,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Data
     url = f"sqlite:///{home / 'phieu.sqlite3'}"
     app = create_app(url, home / "files", settings=Settings(), secret_key="browser-test")
     db = Database.open(url)
-    info = seed(db, FileStore(home / "files"), sheets=12)
+    info = seed(db, FileStore(home / "files"), sheets=12, long_codes=True)
     server = BackgroundServer(app)
     yield server.url, db, info
     server.stop()
@@ -53,12 +53,17 @@ def _decide_by_keyboard(page: Any, typed: dict[int, str | None]) -> None:
     """Answer the item on screen with keys only; remember what was chosen for each review item."""
     rows = page.query_selector_all("fieldset.row")
     kind = page.get_attribute("#item", "data-kind")
+    question = page.get_attribute("#item", "data-question")
     for n, row in enumerate(rows):
         item_id = int(row.get_attribute("data-item-id"))
         if kind in ("writein", "text"):
             page.keyboard.press("Control+A")
             page.keyboard.type("Zalo của xã")
             typed[item_id] = "Zalo của xã"
+        elif question == "L":  # codes 1-12: "1" then "1" is eleven
+            page.keyboard.press("1")
+            page.keyboard.press("1")
+            typed[item_id] = "11"
         else:
             key = "2" if kind == "single" else str(4 + n % 2)
             page.keyboard.press(key)
@@ -104,6 +109,7 @@ def test_keyboard_pass_writein_and_two_reviewers(served: Any, browser: Any) -> N
         if screens % 5 == 0:  # the other reviewer works the same queue meanwhile
             _decide_by_keyboard(second, {})
     assert len(typed) >= 20 and {"single", "grid", "writein"} <= seen_kinds
+    assert "11" in typed.values()  # a two-key code was typed
 
     with db.session() as s:
         user_1 = s.scalar(select(User.id).where(User.username == "duyet1"))

@@ -1,33 +1,54 @@
-// Keyboard-first review: option codes as keys, 0 blank, * or X invalid, arrows move between grid rows,
+// Keyboard-first review: option codes as keys ("10": 1 then 0), 0 blank, * or X invalid, arrows move between grid rows,
 // Enter confirms, S skips, P shows the whole page. The next item is leased and loaded while the
 // reviewer looks at this one, so confirming swaps it in at once (no page load).
 (function () {
   'use strict';
   let rows = [], current = 0, prefetched = null, busy = false;
+  let typed = '', typedAt = 0, toggled = null;  // the option code being typed (see choose)
 
   function csrf() { return document.querySelector('meta[name=csrf-token]').content; }
   function root() { return document.getElementById('item'); }
 
   function select(index) {
+    typed = '';  // a code is spelled within one row
+    toggled = null;
     current = Math.max(0, Math.min(rows.length - 1, index));
     rows.forEach((r, i) => r.classList.toggle('current', i === current));
     const text = rows[current] && rows[current].querySelector('.text-answer');
     if (text) { text.focus(); if (text.select && text.tagName === 'INPUT') text.select(); }
   }
 
+  // Codes may be longer than one key ("10", "11", "A1"): keys typed within TYPE_AHEAD_MS of each other
+  // spell one code. A code that begins a longer one ("1" of "10") is ticked but the row stays until
+  // the next key, an arrow or Enter says which was meant.
+  const TYPE_AHEAD_MS = 900;
+
+  function codeOf(input) { return (input.dataset.key || input.value).toLowerCase(); }
+
   function choose(key) {
     const row = rows[current];
     if (!row) return false;
     const inputs = [...row.querySelectorAll('input[type=radio], input[type=checkbox]')];
-    const target = inputs.find(i => (i.dataset.key || i.value) === key);
-    if (!target) return false;
+    const begins = code => inputs.some(i => codeOf(i).startsWith(code));
+    const now = Date.now();
+    let code = (now - typedAt < TYPE_AHEAD_MS ? typed : '') + key;
+    if (!begins(code)) code = key;
+    if (!begins(code)) return false;
+    if (code.length > 1 && toggled) { toggled.checked = !toggled.checked; }  // "1" then "0" is 10, not 1 and 10
+    toggled = null;
+    typed = code;
+    typedAt = now;
+    const target = inputs.find(i => codeOf(i) === code);
+    if (!target) return true;  // the start of longer codes only: wait for the next key
+    const longer = inputs.some(i => codeOf(i) !== code && codeOf(i).startsWith(code));
     if (target.type === 'checkbox') {
       target.checked = !target.checked;
+      if (longer) toggled = target;
       return true;
     }
-    if (key === '0' || key === '*') inputs.filter(i => i.type === 'checkbox').forEach(i => { i.checked = false; });
+    if (code === '0' || code === '*') inputs.filter(i => i.type === 'checkbox').forEach(i => { i.checked = false; });
     target.checked = true;
-    if (current < rows.length - 1) select(current + 1);
+    if (!longer && current < rows.length - 1) select(current + 1);
     return true;
   }
 
@@ -102,12 +123,13 @@
     if (e.key === 'Escape') { e.target.blur && e.target.blur(); return; }
     if (inText) return;  // typing: the keys belong to the text
     const key = e.key.toLowerCase();
+    // an option code first (codes may hold letters); then the command keys
+    if (/^[0-9a-z]$/.test(key) && choose(key)) { e.preventDefault(); return; }
     if (key === 's') { e.preventDefault(); post(document.getElementById('skip-form')); }
     else if (key === 'p') { e.preventDefault(); togglePage(); }
     else if (key === 'arrowdown') { e.preventDefault(); select(current + 1); }
     else if (key === 'arrowup') { e.preventDefault(); select(current - 1); }
     else if (key === 'x' || key === '*') { e.preventDefault(); choose('*'); }
-    else if (/^[0-9]$/.test(key) && choose(key)) { e.preventDefault(); }
   }
 
   function init() {
