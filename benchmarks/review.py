@@ -34,8 +34,8 @@ from sqlalchemy import insert, select
 
 from formgen.definition import load_definition
 from formgen.render import build_form
-from phieu.provingground.render import render_pdf_page
 from phieu.settings import Settings
+from scanner.render import render_pdf_page
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore

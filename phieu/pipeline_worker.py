@@ -24,13 +24,13 @@ from formgen.identity import SheetIdentity
 from formgen.layout import Layout
 from phieu.errors import InputFileError
 from phieu.pipeline_outcome import PageOutcome
-from phieu.provingground.render import render_pdf_page
 from phieu.settings import Settings
 from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
 from scanner.align import find_alignment, warp_to_layout
 from scanner.identify import identify_page
 from scanner.ingest import read_page as read_scan_page
+from scanner.render import render_pdf_page
 from scanner.types import Identification, PageError, PageImage
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from phieu.errors import InputFileError
 from phieu.settings import ScanSettings
+from scanner.render import render_page
 from scanner.types import PageError, PageImage
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,7 @@ def _pdf_pages(path: Path, settings: ScanSettings) -> Iterator[PageImage | PageE
 def _render(doc: pdfium.PdfDocument, index: int, dpi: float) -> np.ndarray:
     page = doc[index]
     try:
-        bitmap = page.render(scale=dpi / 72.0, grayscale=True)
-        return to_grey(bitmap.to_numpy().copy())
+        return render_page(page, dpi)
     finally:
         page.close()
 

@@ -18,7 +18,7 @@ import numpy as np
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
-from phieu.provingground.render import render_pdf_page
+from scanner.render import render_pdf_page
 from scanner.types import Alignment
 
 REPO = Path(__file__).resolve().parent.parent

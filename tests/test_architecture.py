@@ -50,6 +50,20 @@ def test_packages_respect_the_pipeline_order() -> None:
     assert not problems, problems
 
 
+def test_production_code_does_not_depend_on_the_proving_ground() -> None:
+    # the filler and degrader serve tests, benchmarks and the demo; a scan never needs them
+    allowed = {"phieu/demo.py", "phieu/pipeline_score.py"}
+    problems = []
+    for package in ["formgen", "scanner", "recognition", "storage", "review_ui", "phieu"]:
+        for path in (REPO / package).rglob("*.py"):
+            rel = path.relative_to(REPO).as_posix()
+            if rel.startswith(("phieu/provingground/", "phieu/commands/")) or rel in allowed:
+                continue
+            if "phieu.provingground" in path.read_text(encoding="utf-8"):
+                problems.append(rel)
+    assert not problems, problems
+
+
 def test_contract_modules_stay_light() -> None:
     for rel, forbidden in LEAF_MODULES.items():
         path = REPO / rel

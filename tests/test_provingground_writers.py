@@ -16,9 +16,9 @@ from formgen.identity import parse_payload, verify
 from formgen.render import BuiltForm, build_form
 from phieu.provingground import iter_render_pdf, render_pdf_page
 from phieu.provingground.bundle import fill_sheet_page, make_bundle, make_photocopy, stamp, stamp_forged
-from phieu.provingground.render import page_count
 from phieu.provingground.sample import SAMPLE_YAML
 from phieu.provingground.writers import write_jpeg, write_pdf, write_png, write_tiff_g4
+from scanner.render import page_count
 
 SECRET = bytes(range(32))
 

@@ -20,13 +20,13 @@ from formgen.render import BuiltForm, build_form
 from phieu.provingground.bundle import stamp
 from phieu.provingground.degrade import degrade
 from phieu.provingground.filler import fill_page
-from phieu.provingground.render import render_pdf_page
 from phieu.provingground.truth import Expect, MarkSpec, MarkStyle, SheetTruth, TruthAnswer, random_truth
 from phieu.settings import RecognitionSettings, ScanSettings
 from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
 from recognition.types import AnswerReading, PageReading
 from scanner.align import find_alignment, warp_to_layout
+from scanner.render import render_pdf_page
 
 SIPAS = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
 SETTINGS = RecognitionSettings()

@@ -7,10 +7,11 @@ Used by the tests, the benchmarks and ``phieu demo``. Pure numpy/cv2/PDFium; no 
 or piece by piece: ``render_pdf_page`` → ``random_truth`` → ``fill_page`` → ``degrade`` → ``write_pdf``.
 """
 
+from scanner.render import iter_render_pdf, page_count, render_pdf_page
+
 from .bundle import fill_sheet_page, make_bundle, make_photocopy, stamp, stamp_forged
 from .degrade import PROFILES, Degraded, degrade
 from .filler import fill_page
-from .render import iter_render_pdf, page_count, render_pdf_page
 from .truth import MIX_PRESETS, MarkMix, MarkSpec, SheetTruth, TruthAnswer, random_truth
 from .writers import PdfScanWriter, TiffG4Writer, write_jpeg, write_pdf, write_png, write_tiff_g4
 

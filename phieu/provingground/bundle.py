@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from formgen.layout import Layout
+from scanner.render import iter_render_pdf, render_pdf_page
 
 from .degrade import Degraded, degrade
 from .filler import fill_page
-from .render import iter_render_pdf, render_pdf_page
 from .truth import MarkMix, SheetTruth, random_truth
 from .writers import PdfScanWriter, TiffG4Writer, write_jpeg, write_png
 

@@ -1,4 +1,5 @@
-"""Rasterise PDF pages to greyscale arrays with PDFium (blank masters, stamped sheets).
+"""Rasterise PDF pages to greyscale arrays with PDFium: blank masters for recognition, scanned PDF
+pages without an embedded page image, and (in the proving ground) stamped sheets.
 
 Returns uint8 arrays indexed (row, col), 0 = black, of ``round(page_size_in * dpi)`` pixels.
 """
@@ -18,7 +19,8 @@ def _open(pdf: bytes | Path) -> pdfium.PdfDocument:
     return pdfium.PdfDocument(pdf if isinstance(pdf, bytes) else str(pdf))
 
 
-def _render(page: pdfium.PdfPage, dpi: float) -> np.ndarray:
+def render_page(page: pdfium.PdfPage, dpi: float) -> np.ndarray:
+    """One open PDFium page at ``dpi`` as uint8 grey."""
     bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
     image = bitmap.to_numpy()
     if image.ndim == 3:  # a PDFium build that ignores the grey request gives BGR(x)
@@ -30,7 +32,7 @@ def render_pdf_page(pdf: bytes | Path, page_index: int, *, dpi: float = 300.0) -
     """Page ``page_index`` (0-based) of ``pdf`` rendered at ``dpi`` as uint8 grey."""
     doc = _open(pdf)
     try:
-        return _render(doc[page_index], dpi)
+        return render_page(doc[page_index], dpi)
     finally:
         doc.close()
 
@@ -40,7 +42,7 @@ def iter_render_pdf(pdf: bytes | Path, *, dpi: float = 300.0) -> Iterator[np.nda
     doc = _open(pdf)
     try:
         for index in range(len(doc)):
-            yield _render(doc[index], dpi)
+            yield render_page(doc[index], dpi)
     finally:
         doc.close()
 
