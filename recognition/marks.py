@@ -259,24 +259,27 @@ def _shares(
         return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
     dark = ink.darkness[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
-    # Most boxes of a sheet hold nothing darker than the lowest threshold used below (the pencil
-    # floor), or fewer such pixels than one speck (a fax's dust): no blob survives speck removal and
-    # the scattered share stays far below what box_state would notice, so they are empty by every
-    # measure. Skip them (a third of a page's recognition time).
-    low = int(np.count_nonzero((dark > settings.ink_darkness_floor * 255) & ~printed))
-    if low == 0 or (low < _speck_px(dpi, settings) and low < _dust_max(box, dpi, settings)):
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    unprinted = dark[~printed]
-    own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
-    threshold = ink.threshold
-    if own_level > 2 * settings.ink_darkness_floor:
-        threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
     interior = (
         slice(max(0, b0 + inset - r0), max(0, b1 - inset - r0)),
         slice(max(0, a0 + inset - c0), max(0, a1 - inset - c0)),
     )
+    # Most boxes of a sheet hold nothing darker than the lowest threshold used below (the pencil
+    # floor), or fewer such pixels than one speck (a fax's dust): no blob survives speck removal and
+    # the scattered share stays below what box_state would notice, so they are empty by every
+    # measure. Skip them (a third of a page's recognition time).
+    low = int(np.count_nonzero((dark > settings.ink_darkness_floor * 255) & ~printed))
+    if low == 0 or (
+        low < settings.speck_mm2 * px_per_mm(dpi) ** 2
+        and low < _dust_max(int(np.count_nonzero(~printed[interior])), settings)
+    ):
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    unprinted = dark[~printed]
+    own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
+    threshold = ink.threshold
+    if own_level > 2 * settings.ink_darkness_floor:
+        threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     faint = 0.0
     if ink.faint < threshold:  # a pale stroke may hide under this box's threshold
@@ -316,17 +319,11 @@ def _shares(
     return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint)
 
 
-def _speck_px(dpi: float, settings: RecognitionSettings) -> float:
-    return settings.speck_mm2 * px_per_mm(dpi) ** 2
-
-
-def _dust_max(box: AnswerBox, dpi: float, settings: RecognitionSettings) -> float:
-    """Dark pixels in a box's interior that cannot make it uncertain, with a fifth to spare: box_state
-    compares their share with empty_below * scale / 2, the scale never below light_ink_scale_min."""
-    b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
-    inset = round(settings.inner_inset_mm * px_per_mm(dpi))
-    interior = max(0, b1 - b0 - 2 * inset) * max(0, a1 - a0 - 2 * inset)
-    return 0.8 * settings.empty_below * settings.light_ink_scale_min / 2 * interior
+def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
+    """Dark pixels that cannot make a box of ``inner_px`` unprinted interior pixels uncertain, with a
+    fifth to spare: box_state compares their share with empty_below * scale / 2, the scale never
+    below light_ink_scale_min."""
+    return 0.8 * settings.empty_below * settings.light_ink_scale_min / 2 * inner_px
 
 
 def _spread(mask: np.ndarray) -> int:
