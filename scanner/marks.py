@@ -102,17 +102,20 @@ def find_candidates(
     plausible = _plausible_blobs(stats, side, tol)
     darkness = _blob_darkness(small, binary, labels, count, stats, paper)
     plausible = plausible[darkness[plausible] >= settings.mark_darkness_min]
+    x, y, w, h = (stats[plausible, i] for i in range(4))
+    # darkest first (then right-most, lowest); only the first _MAX_REFINED solid ones are refined
+    order = np.lexsort((y + h / 2, x + w / 2, darkness[plausible]))[::-1]
     coarse = []
-    for label in plausible:
-        x, y, w, h, _ = (int(v) for v in stats[label])
-        shape = _shape((labels[y:y + h, x:x + w] == label).astype(np.uint8))
-        if shape is not None:
-            coarse.append((float(darkness[label]), x + w / 2, y + h / 2, shape[0]))
-    coarse.sort(reverse=True)
+    for label in plausible[order]:
+        bx, by, bw, bh, _ = (int(v) for v in stats[label])
+        if _shape((labels[by:by + bh, bx:bx + bw] == label).astype(np.uint8)) is not None:
+            coarse.append((float(darkness[label]), bx + bw / 2, by + bh / 2))
+            if len(coarse) == _MAX_REFINED:
+                break
     refined = []
     # Large print has many bold glyphs as dark as a mark at the reduced resolution: refine more than
     # are kept, and keep only blobs that are still mark-sized and solid at full resolution.
-    for dark, cx, cy, _ in coarse[:_MAX_REFINED]:
+    for dark, cx, cy in coarse:
         found = refine(image, (cx * factor, cy * factor), side=side * factor)
         if found is not None and _mark_like(found, side * factor, tol):
             refined.append(MarkCandidate(found.x, found.y, found.side, found.fill, dark))
