@@ -39,6 +39,13 @@ def test_threads_each_read_their_own_crop() -> None:
     assert got == words * 3
 
 
+def test_the_program_reads_the_same_where_tesserocr_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fallback engine: pytesseract starting the tesseract program for each crop
+    monkeypatch.setattr(tesseract, "tesserocr", None)
+    assert tesseract.ocr_text(_text_image("Thủ tục hành chính"), lang="vie", psm=7) == "Thủ tục hành chính"
+    assert tesseract.ocr_text(_text_image("0123-4567"), lang="eng", psm=7, whitelist="0123456789-") == "0123-4567"
+
+
 def test_blank_and_degenerate_images_give_empty_text() -> None:
     assert tesseract.ocr_text(np.full((40, 200), 255, np.uint8)) == ""
     assert tesseract.ocr_text(np.zeros((0, 0), np.uint8)) == ""
