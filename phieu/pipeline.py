@@ -156,8 +156,9 @@ def rerun_page(
         original, name, index = store.path(scan_file.sha256), scan_file.original_name, page.index_in_file
         identity = _assigned_identity(session, page)
         context = load_context(session, store, secret=secret, settings=settings, ocr=ocr)
-    try:
-        image = _read_one(original, index, settings)
+    try:  # in full: a person is waiting for this one page, and may have turned it (no retry then)
+        full = settings.model_copy(update={"scan": settings.scan.model_copy(update={"decode_dpi": 0})})
+        image = _read_one(original, index, full)
     finally:
         close_documents()
     image.source = Path(name)

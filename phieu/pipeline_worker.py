@@ -134,7 +134,10 @@ def _retry_in_full(
     when that does no better."""
     started = time.perf_counter()
     full_settings = context.settings.scan.model_copy(update={"decode_dpi": 0})
-    page = read_scan_page(job.path, job.index, settings=full_settings)
+    try:
+        page = read_scan_page(job.path, job.index, settings=full_settings)
+    except InputFileError:  # gone since (or a page handed in without its file): keep the first reading
+        return outcome, timings
     if isinstance(page, PageError):
         return outcome, timings
     second, second_timings = _identify_and_read(page, context)
