@@ -31,6 +31,12 @@ def test_whitelist_limits_characters() -> None:
     assert text == "0123-4567"
 
 
+def test_a_whitelist_holds_for_its_call_only() -> None:
+    # engines are kept per language and mode: the digits-only list must not stick to the next crop
+    assert tesseract.ocr_text(_text_image("Hello 42"), lang="eng", psm=7, whitelist="0123456789") == "42"
+    assert tesseract.ocr_text(_text_image("Hello World"), lang="eng", psm=7) == "Hello World"
+
+
 def test_threads_each_read_their_own_crop() -> None:
     # the review UI re-reads pages in waitress threads: engines are per thread, never shared
     words = ["Hà Nội", "Đà Nẵng", "Huế", "Cần Thơ"]
