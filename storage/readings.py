@@ -62,13 +62,16 @@ def store_answers(session: Session, store: FileStore, page: Page, sheet: Sheet, 
          "status": "review" if r.needs_review else "accepted", "final_value": None if r.needs_review else r.value}
         for r in new
     ]
-    # one multi-row INSERT (a page holds ~100 answers): ORM objects would cost more than the rest of the page
+    # one multi-row INSERT (a page holds ~20-100 answers): ORM objects would cost more than the rest of
+    # the page. The ids come back keyed by (question, item), unique on a sheet: asking for them in
+    # parameter order instead made SQLAlchemy send one INSERT per row on SQLite.
     table = Answer.metadata.tables[Answer.__tablename__]
-    ids = session.connection().execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    returned = session.connection().execute(insert(table).returning(table.c.id, table.c.question, table.c.item), rows)
+    ids = {(question, item): answer_id for answer_id, question, item in returned}
     items = [
         {"kind": "writein" if r.kind in HANDWRITING_KINDS else "answer", "survey_id": survey_id,
-         "answer_id": answer_id, "page_id": page.id, "reason": r.reason or r.state}
-        for answer_id, r in zip(ids, new, strict=True) if r.needs_review
+         "answer_id": ids[(r.question, r.item)], "page_id": page.id, "reason": r.reason or r.state}
+        for r in new if r.needs_review
     ]
     if items:
         session.connection().execute(insert(ReviewItem.metadata.tables[ReviewItem.__tablename__]), items)
