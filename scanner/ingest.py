@@ -367,15 +367,16 @@ def _tiff_pages(path: Path) -> Iterator[PageImage | PageError]:
 
 def _single_image(path: Path, kind: str, settings: ScanSettings) -> Iterator[PageImage | PageError]:
     try:
-        with Image.open(path) as header:  # reads the header only: resolution, size, EXIF orientation
+        with Image.open(path) as header:  # reads the header only: resolution, EXIF orientation
             dpi = _pil_dpi(header)
-            size = header.size
             orientation = header.getexif().get(0x0112, 1)
             is_jpeg = header.format == "JPEG"
     except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from exc
     data = np.fromfile(path, np.uint8)
-    scale = jpeg_scale(dpi or estimate_dpi((size[1], size[0])), settings) if is_jpeg else 1
+    # only a resolution the file states (a scanner's): a phone photo's page may fill a part of the
+    # picture, and reducing it on a guess could leave the page coarser than recognition needs
+    scale = jpeg_scale(dpi, settings) if is_jpeg and dpi else 1
     image = cv2.imdecode(data, _DECODE_FLAGS[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         yield _page_error(path, 0, ValueError("dữ liệu ảnh hỏng (corrupt image data)"))

@@ -128,6 +128,22 @@ def test_png_and_jpeg_with_exif_orientation(tmp_path):
     assert got.dpi == pytest.approx(200.0, rel=0.02)  # no dpi in the file: estimated from A4
 
 
+def test_scanner_jpeg_is_decoded_at_the_resolution_recognition_needs(tmp_path):
+    page = clean_page(1)  # A4 at 300 dpi
+    scanned, photo = tmp_path / "scan.jpg", tmp_path / "photo.jpg"
+    Image.fromarray(page).save(scanned, quality=90, dpi=(300, 300))
+    Image.fromarray(page).save(photo, quality=90)  # a phone states no resolution: the page's is a guess
+    (half,) = _pages(scanned)
+    assert isinstance(half, PageImage) and half.scale == 2 and half.dpi == 150.0
+    assert half.image.shape == ((page.shape[0] + 1) // 2, (page.shape[1] + 1) // 2)
+    reduced = cv2.resize(page, (half.image.shape[1], half.image.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(half.image.astype(int) - reduced).mean() < 6  # the same page, averaged by the decoder
+    (full,) = list(iter_pages(scanned, settings=ScanSettings(decode_dpi=0)))
+    assert isinstance(full, PageImage) and full.scale == 1 and full.image.shape == page.shape
+    (guess,) = _pages(photo)
+    assert isinstance(guess, PageImage) and guess.scale == 1 and guess.image.shape == page.shape
+
+
 def test_corrupt_pdf_names_the_file(tmp_path):
     path = tmp_path / "hong.pdf"
     path.write_bytes(b"%PDF-1.4\nthis is not a pdf at all")
