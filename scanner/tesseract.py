@@ -144,6 +144,9 @@ def _recognise_in_process(image: np.ndarray, *, lang: str, psm: int, whitelist: 
     engine.SetVariable("tessedit_char_whitelist", whitelist or "")
     try:
         engine.SetImage(Image.fromarray(image))
+        if not engine.Recognize(timeout=int(TIMEOUT_S * 1000)):
+            log.warning("OCR timed out after %.0f s or failed; no draft", TIMEOUT_S)
+            return ""
         return str(engine.GetUTF8Text())
     except RuntimeError as exc:
         log.warning("OCR failed (%s); no draft", exc)

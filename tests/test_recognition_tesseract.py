@@ -37,6 +37,13 @@ def test_a_whitelist_holds_for_its_call_only() -> None:
     assert tesseract.ocr_text(_text_image("Hello World"), lang="eng", psm=7) == "Hello World"
 
 
+def test_a_crop_that_takes_too_long_gives_no_draft(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(tesseract, "TIMEOUT_S", 0.001)  # a stuck crop must not hold a worker for long
+    page_of_text = np.tile(_text_image("Thủ tục hành chính công"), (30, 4))
+    assert tesseract.ocr_text(page_of_text, lang="vie", psm=6) == ""
+    assert "timed out" in caplog.text
+
+
 def test_threads_each_read_their_own_crop() -> None:
     # the review UI re-reads pages in waitress threads: engines are per thread, never shared
     words = ["Hà Nội", "Đà Nẵng", "Huế", "Cần Thơ"]
