@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from watchdog.observers import Observer
 from scanner.ingest import discover
 
 log = logging.getLogger(__name__)
+
+WATCHDOG_RACE_WARNING = r"Callback with id .* already exists for watch"
 
 
 class _Collector(FileSystemEventHandler):
@@ -61,6 +64,10 @@ def watch_folder(
     """
     folder.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
+    # watchdog 7 warns from its observer thread when a new subfolder's watch is set up twice (its
+    # own walk and the creation event race); the watch is reused and nothing is missed, so a clerk
+    # need not see it (and under -W error it would end the observer thread).
+    warnings.filterwarnings("ignore", message=WATCHDOG_RACE_WARNING, category=RuntimeWarning)
     collector = _Collector()
     observer = Observer()
     observer.schedule(collector, str(folder), recursive=True)
