@@ -5,7 +5,9 @@ picklable :class:`~phieu.pipeline_worker.PageJob` (file and page index: the work
 itself, so the parent neither decodes nor pickles images) handed to an executor (worker processes,
 or inline for ``--jobs 1``); each :class:`~phieu.pipeline_worker.PageResult` comes back to the parent,
 which alone writes it through :mod:`storage.scans`, one transaction per page. An interrupted run
-leaves whole pages only; running it again skips what is stored and completes the rest.
+leaves whole pages only; running it again skips what is stored and completes the rest. Every
+writing transaction takes SQLite's write lock when it begins, so a scan waits for reviewers' writes
+(and they for it) instead of failing on a lock upgrade.
 """
 
 from __future__ import annotations
@@ -120,12 +122,12 @@ def scan_paths(
     """
     started = time.perf_counter()
     files = discover([Path(p) for p in paths])
-    with db.session() as session:
+    with db.session(immediate=True) as session:
         context = load_context(session, store, secret=secret, settings=settings, ocr=ocr)
         batch_id = scans.start_batch(session, source, user).id
     summary = _Run(db, store, batch_id, settings, progress).run(files, context)
     summary.seconds = time.perf_counter() - started
-    with db.session() as session:
+    with db.session(immediate=True) as session:
         scans.finish_batch(session, session.get_one(ScanBatch, batch_id), summary.as_dict())
     log.info("scan finished: %s", summary.as_dict())
     return summary
@@ -169,7 +171,7 @@ def rerun_page(
         outcome = read_assigned(image, identity)
     else:
         outcome = process_page(PageJob(0, Path(name), index, image)).outcome
-    with db.session() as session:
+    with db.session(immediate=True) as session:
         page = session.get_one(Page, page_id)
         return scans.rerecord_page(session, store, page, outcome, actor=user or "machine")
 
@@ -234,7 +236,7 @@ class _Run:
         for path in paths:
             self.summary.files += 1
             try:
-                with self.db.session() as session:
+                with self.db.session(immediate=True) as session:
                     batch = session.get_one(ScanBatch, self.batch_id)
                     scan_file, complete = scans.register_file(session, self.store, path, batch)
                     file_id = scan_file.id
@@ -279,7 +281,7 @@ class _Run:
             self._advance(1)
             self._maybe_finish(result.file_key)
             return
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             scan_file = session.get_one(ScanFile, result.file_key)
             recorded = scans.record_page(session, self.store, scan_file, result.outcome)
         state.recorded += 1
@@ -306,7 +308,7 @@ class _Run:
         state = self.files[file_id]
         if not state.read_all or state.recorded < state.submitted:
             return
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             scan_file = session.get_one(ScanFile, file_id)
             count = session.query(Page).filter(Page.scan_file_id == file_id).count()
             scans.finish_file(session, scan_file, count, error=state.error)

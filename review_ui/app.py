@@ -84,6 +84,9 @@ def create_app(
     Babel(app, locale_selector=_locale)
     _init_login(app)
     _register_blueprints(app)
+    from review_ui.views.upload import resume_jobs
+
+    resume_jobs(app.extensions["phieu"])  # uploads a stopped server had not finished scanning
     _throttle_login(app, review.login_attempts_per_minute)
     _register_errors(app)
 

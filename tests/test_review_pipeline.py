@@ -5,13 +5,14 @@ ground truth and lands in the database beside the untouched machine reading."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -24,7 +25,7 @@ from review_ui.app import create_app
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
-from storage.models import Answer, Decision, ReviewItem
+from storage.models import Answer, Decision, Page, ReviewItem
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
 PASSWORD = "mat-khau-123"
@@ -91,5 +92,43 @@ def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
         assert len(reviewed) == decided > 0
         for answer in reviewed:
             assert answer.final_value == truths[answer.sheet.serial].answers[(answer.question, answer.item)].value
+    app.extensions["phieu"].db.dispose()
+    db.dispose()
+
+
+def test_an_upload_interrupted_by_a_restart_is_finished_by_the_next_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'phieu.sqlite3'}"
+    db, store = Database.open(url), FileStore(tmp_path / "files")
+    db.migrate()
+    built = build_form(load_definition(EXAMPLE))
+    with db.session() as s:
+        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
+                                 blank_pdf=built.blank_pdf, files=store, actor="test")
+        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 2, actor="test").serials)
+        create_user(s, "vanthu", PASSWORD, "clerk")
+    # what a server stopped mid-scan leaves: the uploaded files and the job's record, still "running";
+    # one more upload finished earlier and must simply be shown again
+    running, finished = tmp_path / "up" / "a1b2c3d4e5f6", tmp_path / "up" / "0123456789ab"
+    make_bundle(built, built.layout, serials, profile="office", rng=np.random.default_rng(8), out_dir=running,
+                secret=SECRET, mix="mixed")
+    finished.mkdir()
+    for folder, state in [(running, "running"), (finished, "done")]:
+        record = {"id": folder.name, "files": ["bo.pdf"], "state": state, "done": 3, "total": 10,
+                  "summary": {"pages": 0} if state == "done" else None, "error": None, "user": "vanthu"}
+        (folder / "job.json").write_text(json.dumps(record), encoding="utf-8")
+    settings = Settings(scan=ScanSettings(jobs=1))
+    app = create_app(url, tmp_path / "files", settings=settings, secret_key="k", qr_secret=SECRET, upload_dir=tmp_path / "up")
+
+    clerk, _ = _client(app, "vanthu")
+    deadline = time.monotonic() + 240
+    while (job := clerk.get(f"/api/upload/jobs/{running.name}").json["job"])["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    assert job["state"] == "done", job["error"]
+    assert job["summary"]["identified"] == 2 * built.layout.page_count
+    assert json.loads((running / "job.json").read_text(encoding="utf-8"))["state"] == "done"  # the record follows
+    assert clerk.get(f"/api/upload/jobs/{finished.name}").json["job"]["state"] == "done"
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Page).where(Page.status == "identified")) == 2 * built.layout.page_count
     app.extensions["phieu"].db.dispose()
     db.dispose()

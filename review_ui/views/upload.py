@@ -1,9 +1,15 @@
 """Browser upload of scan files (clerks): saved, then scanned by the same pipeline as `phieu scan` in a
-background thread; the page polls the job's progress; finished batches show their summaries."""
+background thread; the page polls the job's progress; finished batches show their summaries.
+
+Each job's folder keeps its record (``job.json``: files, who, state, summary), so a restarted server
+still shows the job, and finishes a scan it was interrupted in (scanning is idempotent: the pages
+already stored are skipped)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -63,7 +69,8 @@ def receive() -> Any:
            "user": me().username}
     with app.jobs_lock:
         app.jobs[job_id] = job
-    threading.Thread(target=_run, args=(app, job_id, folder), name=f"upload-{job_id}", daemon=True).start()
+    _save(folder, job)
+    _start(app, job_id, folder)
     if wants_json():
         return {"job": job, "status": url_for("upload.job", job_id=job_id, format="json")}, 202
     return redirect(url_for("upload.job", job_id=job_id))
@@ -86,9 +93,13 @@ def _run(app: AppState, job_id: str, folder: Path) -> None:
     def update(**fields: Any) -> None:
         with app.jobs_lock:
             app.jobs[job_id].update(fields)
+            record = dict(app.jobs[job_id])
+        if "state" in fields:  # not on every page: the record says where the job stands, not how far
+            _save(folder, record)
 
     def progress(done: int, total: int) -> None:
-        update(done=done, total=total)
+        with app.jobs_lock:
+            app.jobs[job_id].update(done=done, total=total)
 
     update(state="running")
     try:
@@ -103,3 +114,45 @@ def _run(app: AppState, job_id: str, folder: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - reported on the job page; the uploaded files stay in the folder
         log.exception("upload %s failed", job_id)
         update(state="failed", error=f"{type(exc).__name__}: {exc}")
+
+
+JOB_RECORD = "job.json"
+
+
+def _start(app: AppState, job_id: str, folder: Path) -> None:
+    threading.Thread(target=_run, args=(app, job_id, folder), name=f"upload-{job_id}", daemon=True).start()
+
+
+def _save(folder: Path, job: dict[str, Any]) -> None:
+    """Write the job's record beside its files, whole or not at all."""
+    tmp = folder / f".{JOB_RECORD}.tmp"
+    tmp.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, folder / JOB_RECORD)
+
+
+def resume_jobs(app: AppState) -> int:
+    """Load every upload job recorded under the upload folder; start again the ones a stopped server
+    left queued or running. Returns how many were started."""
+    root = Path(app.upload_dir)
+    if not root.is_dir():
+        return 0
+    restarted = 0
+    for record in sorted(root.glob(f"*/{JOB_RECORD}")):
+        try:
+            job = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("upload record %s unreadable (%s); its files stay in %s", record, exc, record.parent)
+            continue
+        job_id = str(job.get("id") or record.parent.name)
+        unfinished = job.get("state") in ("queued", "running")
+        if unfinished:
+            job.update(state="queued", done=0, total=0)
+        with app.jobs_lock:
+            if job_id in app.jobs:
+                continue
+            app.jobs[job_id] = job
+        if unfinished and app.qr_secret is not None:
+            log.info("upload %s was interrupted: scanning it again (pages already stored are skipped)", job_id)
+            _start(app, job_id, record.parent)
+            restarted += 1
+    return restarted
