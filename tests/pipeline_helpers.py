@@ -86,3 +86,33 @@ def print_sipas(home: Path, count: int, database_url: str | None = None) -> Prin
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@dataclass
+class SipasDatabase:
+    """A SQLite database and file store with SIPAS registered and sheets printed (no workspace)."""
+
+    url: str
+    db: Database
+    store: FileStore
+    built: BuiltForm
+    serials: list[int]
+
+
+def sipas_database(home: Path, sheets: int, users: dict[str, str], password: str) -> SipasDatabase:
+    """Under ``home``: the database, the file store, SIPAS registered, ``sheets`` serials printed and the
+    ``users`` (name → role) created with ``password``."""
+    from review_ui.accounts import create_user
+    from storage import surveys
+
+    url = f"sqlite:///{home / 'phieu.sqlite3'}"
+    db, store = Database.open(url), FileStore(home / "files")
+    db.migrate()
+    built = sipas_form()
+    with db.session() as s:
+        surveys.register_edition(s, built.definition, yaml_text=SIPAS.read_text(encoding="utf-8"), layout=built.layout,
+                                 blank_pdf=built.blank_pdf, files=store, actor="test")
+        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, sheets, actor="test").serials)
+        for name, role in users.items():
+            create_user(s, name, password, role)
+    return SipasDatabase(url, db, store, built, serials)

@@ -12,22 +12,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pipeline_helpers import sipas_database
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from formgen.definition import load_definition
-from formgen.render import build_form
 from phieu.provingground.bundle import make_bundle
 from phieu.settings import ScanSettings, Settings
-from review_ui.accounts import create_user
 from review_ui.app import create_app
-from storage import surveys
-from storage.db import Database
-from storage.files import FileStore
 from storage.models import Answer, Decision, Page, ReviewItem
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
 PASSWORD = "mat-khau-123"
 SECRET = bytes(range(32))
 
@@ -42,16 +36,8 @@ def _client(app, username: str):  # type: ignore[no-untyped-def]
 
 
 def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'phieu.sqlite3'}"
-    db, store = Database.open(url), FileStore(tmp_path / "files")
-    db.migrate()
-    built = build_form(load_definition(EXAMPLE))
-    with db.session() as s:
-        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
-                                 blank_pdf=built.blank_pdf, files=store, actor="test")
-        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 2, actor="test").serials)
-        create_user(s, "vanthu", PASSWORD, "clerk")
-        create_user(s, "duyet1", PASSWORD, "reviewer")
+    sipas = sipas_database(tmp_path, 2, {"vanthu": "clerk", "duyet1": "reviewer"}, PASSWORD)
+    url, db, built, serials = sipas.url, sipas.db, sipas.built, sipas.serials
     truths = {t.serial: t for t in make_bundle(built, built.layout, serials, profile="office", rng=np.random.default_rng(5),
                                                 out_dir=tmp_path / "scans", secret=SECRET, mix="mixed")}
     settings = Settings(scan=ScanSettings(jobs=1))
@@ -97,15 +83,8 @@ def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
 
 
 def test_an_upload_interrupted_by_a_restart_is_finished_by_the_next_server(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'phieu.sqlite3'}"
-    db, store = Database.open(url), FileStore(tmp_path / "files")
-    db.migrate()
-    built = build_form(load_definition(EXAMPLE))
-    with db.session() as s:
-        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
-                                 blank_pdf=built.blank_pdf, files=store, actor="test")
-        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 2, actor="test").serials)
-        create_user(s, "vanthu", PASSWORD, "clerk")
+    sipas = sipas_database(tmp_path, 2, {"vanthu": "clerk"}, PASSWORD)
+    url, db, built, serials = sipas.url, sipas.db, sipas.built, sipas.serials
     # what a server stopped mid-scan leaves: the uploaded files and the job's record, still "running";
     # one more upload finished earlier and must simply be shown again
     running, finished = tmp_path / "up" / "a1b2c3d4e5f6", tmp_path / "up" / "0123456789ab"

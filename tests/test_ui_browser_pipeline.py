@@ -5,29 +5,23 @@ respondent meant (the ground truth), and every decision is stored as typed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from browser_support import SHOTS, login, require_chromium
+from pipeline_helpers import sipas_database
 from sqlalchemy import select
 
-from formgen.definition import load_definition
-from formgen.render import build_form
 from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
 from phieu.settings import ScanSettings, Settings
-from review_ui.accounts import create_user
 from review_ui.app import BackgroundServer, create_app
-from storage import surveys
 from storage.db import Database
-from storage.files import FileStore
 from storage.models import Answer, ReviewItem, Sheet, Survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
 PASSWORD = "mat-khau-123"
 # everyday marks, but more double marks and every write-in and free text used: a queue worth working
 DOUBTFUL = MarkMix(styles={"tick": 0.4, "cross": 0.3, "circle": 0.15, "pencil": 0.15}, ambiguous_share=0.06,
@@ -39,16 +33,8 @@ SECRET = bytes(range(32))
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database, dict[int, Any]]]:
     require_chromium()
     home = tmp_path_factory.mktemp("real")
-    url = f"sqlite:///{home / 'phieu.sqlite3'}"
-    db, store = Database.open(url), FileStore(home / "files")
-    db.migrate()
-    built = build_form(load_definition(EXAMPLE))
-    with db.session() as s:
-        surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
-                                 blank_pdf=built.blank_pdf, files=store, actor="test")
-        serials = list(surveys.allocate_serials(s, built.layout.survey, built.layout.edition, 3, actor="test").serials)
-        create_user(s, "duyet1", PASSWORD, "reviewer")
-        create_user(s, "giamsat", PASSWORD, "supervisor")
+    sipas = sipas_database(home, 3, {"duyet1": "reviewer", "giamsat": "supervisor"}, PASSWORD)
+    url, db, store, built, serials = sipas.url, sipas.db, sipas.store, sipas.built, sipas.serials
     truths = make_bundle(built, built.layout, serials, profile="office", rng=np.random.default_rng(11),
                          out_dir=home / "scans", secret=SECRET, mix=DOUBTFUL)
     settings = Settings(scan=ScanSettings(jobs=1))
