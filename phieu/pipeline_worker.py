@@ -193,7 +193,6 @@ def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOut
         page_image_png=page_png,
         aligned_png=aligned_png,
         quality=quality,
-        error=None,
     )
     return outcome, timings
 
@@ -247,16 +246,7 @@ def _where(job: PageJob, message: str) -> str:
 
 def _unreadable(job: PageJob, detail: str) -> PageOutcome:
     ident = Identification(identity=None, reason="unreadable_image", detail=detail)
-    return PageOutcome(
-        index=job.index,
-        identification=ident,
-        alignment=None,
-        reading=None,
-        page_image_png=None,
-        aligned_png=None,
-        quality={},
-        error=detail,
-    )
+    return PageOutcome(index=job.index, identification=ident, error=detail)
 
 
 def _downscale(image: np.ndarray, dpi: float, target_dpi: int) -> np.ndarray:

@@ -34,6 +34,13 @@ def unidentified() -> Any:
     return respond("unidentified.html", {"pages": pages})
 
 
+def _page(s: Any, page_id: int) -> Page:
+    page = s.get(Page, page_id)
+    if page is None:
+        raise NotFoundError(f"Không có trang #{page_id} / no page #{page_id}")
+    return page
+
+
 def _open_item(s: Any, page_id: int) -> ReviewItem | None:
     return s.scalar(select(ReviewItem).where(ReviewItem.page_id == page_id, ReviewItem.kind == "page", ReviewItem.status == "open"))
 
@@ -41,9 +48,7 @@ def _open_item(s: Any, page_id: int) -> ReviewItem | None:
 @route(bp, "/pages/<int:page_id>", allowed=STAFF)
 def show(page_id: int) -> Any:
     with db_session() as s:
-        page = s.get(Page, page_id)
-        if page is None:
-            raise NotFoundError(f"Không có trang #{page_id} / no page #{page_id}")
+        page = _page(s, page_id)
         item = _open_item(s, page_id)
         surveys = list(s.scalars(select(Survey.code).order_by(Survey.code)))
         data = {
@@ -118,9 +123,7 @@ def rotate(page_id: int) -> Any:
     if degrees not in (0, 90, 180, 270):
         raise ConflictError("Góc xoay phải là 0, 90, 180 hoặc 270 / rotation must be 0, 90, 180 or 270")
     with db_session(write=True) as s:
-        page = s.get(Page, page_id)
-        if page is None:
-            raise NotFoundError(f"Không có trang #{page_id} / no page #{page_id}")
+        page = _page(s, page_id)
         page.rotation = degrees
         audit.record(s, actor=me().username, action="rotate_page", entity="page", entity_id=page_id, detail={"rotation": degrees})
     reread = _rerun(page_id, rotation=degrees)
