@@ -32,9 +32,9 @@ import cv2
 from argon2 import PasswordHasher
 from sqlalchemy import insert, select
 
+from core.settings import Settings
 from formgen.definition import load_definition
 from formgen.render import build_form
-from phieu.settings import Settings
 from scanner.render import render_pdf_page
 from storage import surveys
 from storage.db import Database

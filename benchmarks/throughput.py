@@ -34,11 +34,11 @@ import pikepdf
 from accuracy import machine
 from sqlalchemy import select
 
+from core.settings import ScanSettings
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.demo import EXAMPLE, fill_in_parallel
 from phieu.pipeline_exec import worker_count
-from phieu.settings import ScanSettings
 from phieu.workspace import Workspace
 from scanner.ingest import discover, iter_pages
 from storage import surveys

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from core.errors import DefinitionError
+from core.settings import FormSettings
 from formgen import questions as qb
 from formgen.blocks import PT_MM, Block, FillOp, Op, TextOp
 from formgen.definition import Definition, Question, Section, question_tags
@@ -26,8 +28,6 @@ from formgen.layout import (
     standard_marks,
 )
 from formgen.questions import Geometry, geometry
-from phieu.errors import DefinitionError
-from phieu.settings import FormSettings
 
 log = logging.getLogger(__name__)
 DIGITS_SAMPLE = "0000000-00-000000000000"  # widest SERIAL-PAGE-MAC line

@@ -1,7 +1,7 @@
 """The questionnaire definition: a YAML file a survey office writes once (docs/questionnaire-format.md).
 
 Leaf module (pydantic + yaml only). ``load_definition`` validates the file and raises
-:class:`phieu.errors.DefinitionError` whose message names ``FILE:LINE`` and the problem; every
+:class:`core.errors.DefinitionError` whose message names ``FILE:LINE`` and the problem; every
 problem found is listed, one per line. Line numbers come from YAML's node marks: the text is
 composed to nodes first, so every value's position is known.
 """
@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from core.errors import DefinitionError
 from formgen.identity import EDITION_PATTERN, SURVEY_ID_PATTERN
-from phieu.errors import DefinitionError
 
 QuestionType = Literal["single", "multiple", "grid", "number", "text"]
 QUESTION_TYPES = ("single", "multiple", "grid", "number", "text")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import FormSettings
 from formgen.blocks import PT_MM, Block, FillOp, FrameOp, Op, RuleOp, TextOp, line_height, paragraph, wrap
 from formgen.definition import Option, Question, Row
 from formgen.fonts import BOLD, REGULAR, text_width_mm
 from formgen.layout import AnswerBox, HandwritingRegion
-from phieu.settings import FormSettings
 
 A4_MM = (210.0, 297.0)
 BOX_LINE_MM = 0.3  # answer box frame: dark and thick enough to find at 200 dpi

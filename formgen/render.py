@@ -21,13 +21,13 @@ from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from core.settings import FormSettings
 from formgen.blocks import FillOp, FrameOp, Op, RuleOp, TextOp
 from formgen.compose import FormPlan, StampPlace, compose
 from formgen.definition import Definition
 from formgen.fonts import MONO, REGULAR, register_fonts
 from formgen.identity import SheetIdentity, encode_payload, human_digits
 from formgen.layout import Layout
-from phieu.settings import FormSettings
 
 log = logging.getLogger(__name__)
 MM = 72.0 / 25.4  # points per millimetre

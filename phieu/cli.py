@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import click
 
-from phieu.errors import EXIT_CODES, PhieuError
+from core.errors import EXIT_CODES, PhieuError
 from phieu.workspace import Workspace
 
 
@@ -35,7 +35,7 @@ class _Group(click.Group):
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=_Group, epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
+@click.group(cls=_Group, epilog="Exit codes: " + "; ".join(f"{int(k)} {v}" for k, v in EXIT_CODES.items()))
 @click.option("--home", envvar="PHIEU_HOME", default=None, help="Workspace folder (default ./phieu-data).")
 @click.option("-v", "--verbose", count=True, help="More logging; -v also shows tracebacks.")
 @click.pass_context

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import ConflictError, NotFoundError
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
-from phieu.errors import ConflictError, NotFoundError
 from phieu.pipeline import ScanSummary, scan_paths
 from phieu.pipeline_exec import worker_count
 from phieu.pipeline_score import Score, score_answers

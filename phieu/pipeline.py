@@ -24,9 +24,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import ExitCode, InputFileError, NotFoundError, PhieuError
+from core.settings import Settings
 from formgen.identity import SheetIdentity
 from formgen.layout import Layout
-from phieu.errors import InputFileError, NotFoundError, PhieuError
 from phieu.pipeline_exec import make_executor
 from phieu.pipeline_worker import (
     EditionKey,
@@ -37,7 +38,6 @@ from phieu.pipeline_worker import (
     process_page,
     read_assigned,
 )
-from phieu.settings import Settings
 from scanner.ingest import close_documents, discover, page_count, read_page
 from scanner.types import PageError, PageImage
 from storage import scans
@@ -79,10 +79,10 @@ class ScanSummary:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.errors:
-            return 4
-        return 10 if self.unidentified or self.duplicates else 0
+            return ExitCode.INPUT_FILE
+        return ExitCode.PAGES_NEED_ATTENTION if self.unidentified or self.duplicates else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

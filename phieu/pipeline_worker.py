@@ -20,18 +20,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.errors import InputFileError
+from core.settings import Settings
+from core.types import Identification, PageOutcome
 from formgen.identity import SheetIdentity
 from formgen.layout import Layout
-from phieu.errors import InputFileError
-from phieu.pipeline_outcome import PageOutcome
-from phieu.settings import Settings
 from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
 from scanner.align import find_alignment, warp_to_layout
 from scanner.identify import identify_page
 from scanner.ingest import read_page as read_scan_page
 from scanner.render import render_pdf_page
-from scanner.types import Identification, PageError, PageImage
+from scanner.types import PageError, PageImage
 
 log = logging.getLogger(__name__)
 

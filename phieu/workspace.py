@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from phieu.errors import PhieuError
-from phieu.settings import Settings
+from core.errors import PhieuError
+from core.settings import Settings
 
 DEFAULT_HOME = "phieu-data"
 

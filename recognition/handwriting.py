@@ -18,11 +18,11 @@ import logging
 import cv2
 import numpy as np
 
+from core.settings import RecognitionSettings
+from core.types import AnswerReading
 from formgen.layout import HandwritingRegion, PageLayout
-from phieu.settings import RecognitionSettings
 from recognition.ink import grow_mask, mm_box_to_px, px_per_mm
 from recognition.marks import MATCH_MIN, BoxReadout, PageInk, rect_shift, smooth_shifts
-from recognition.types import AnswerReading
 from scanner.tesseract import ocr_text
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from phieu.settings import RecognitionSettings
+from core.settings import RecognitionSettings
 
 MM_PER_INCH = 25.4
 BLANK_INK_DARKNESS = 0.1  # the blank is a clean render: even anti-aliased frame edges count as printed

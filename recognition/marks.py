@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from core.settings import RecognitionSettings
+from core.types import BoxMeasure, BoxState
 from formgen.layout import AnswerBox, PageLayout, Rect
-from phieu.settings import RecognitionSettings
 from recognition.ink import (
     blank_ink_mask,
     darkness_map,
@@ -47,7 +48,6 @@ from recognition.ink import (
     remove_specks,
     window_levels,
 )
-from recognition.types import BoxMeasure, BoxState
 
 log = logging.getLogger(__name__)
 

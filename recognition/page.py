@@ -12,12 +12,12 @@ import logging
 
 import numpy as np
 
+from core.settings import RecognitionSettings
+from core.types import PageReading
 from formgen.layout import Layout, PageLayout
-from phieu.settings import RecognitionSettings
 from recognition.handwriting import confirm_number_frames, read_regions
 from recognition.marks import BlankMaster, read_boxes
 from recognition.rules import answers_for_page
-from recognition.types import PageReading
 
 log = logging.getLogger(__name__)
 

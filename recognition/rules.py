@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from core.settings import RecognitionSettings
+from core.types import AnswerReading, BoxMeasure
 from formgen.layout import AnswerBox, Layout, PageLayout, QuestionLayout
-from phieu.settings import RecognitionSettings
-from recognition.types import AnswerReading, BoxMeasure
 
 
 def default_thresholds(settings: RecognitionSettings) -> dict[str, float]:

@@ -7,7 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from phieu.errors import ConflictError, NotFoundError, PhieuError
+from core.errors import ConflictError, NotFoundError, PhieuError
 from storage import audit
 from storage.models import User
 

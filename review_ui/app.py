@@ -26,8 +26,8 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from werkzeug.exceptions import HTTPException
 
-from phieu.errors import ConflictError, NotFoundError, PhieuError
-from phieu.settings import Settings
+from core.errors import ConflictError, NotFoundError, PhieuError
+from core.settings import Settings
 from review_ui.web import Account, AppState, error_body, wants_json
 from storage.db import Database
 from storage.files import FileStore

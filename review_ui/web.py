@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session
 
-from phieu.settings import Settings
+from core.settings import Settings
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import User

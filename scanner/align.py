@@ -22,10 +22,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from core.settings import ScanSettings
+from core.types import Alignment
 from formgen.layout import Rect, RegistrationMark
-from phieu.settings import ScanSettings
 from scanner.marks import MM_PER_INCH, MarkCandidate, find_candidates, reduce
-from scanner.types import Alignment
 
 log = logging.getLogger(__name__)
 

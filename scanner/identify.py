@@ -25,14 +25,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.settings import DEFAULT_SETTINGS, ScanSettings
+from core.types import Alignment, Identification
 from formgen.identity import SheetIdentity, identify_digits, parse_payload, verify
 from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
-from phieu.settings import DEFAULT_SETTINGS, ScanSettings
 from scanner import qr
 from scanner.align import code_misfit_mm, fit_marks, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
 from scanner.marks import MarkCandidate, find_candidates, search_copy
 from scanner.tesseract import ocr_text
-from scanner.types import Alignment, Identification, PageImage, ScannedPage
+from scanner.types import PageImage, ScannedPage
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import pikepdf
 import pypdfium2 as pdfium
 from PIL import Image
 
-from phieu.errors import InputFileError
-from phieu.settings import ScanSettings
+from core.errors import InputFileError
+from core.settings import ScanSettings
 from scanner.render import render_page
 from scanner.types import PageError, PageImage
 

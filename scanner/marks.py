@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from phieu.settings import ScanSettings
+from core.settings import ScanSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from phieu.errors import MissingToolError
+from core.errors import MissingToolError
 
 log = logging.getLogger(__name__)
 

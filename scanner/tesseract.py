@@ -26,7 +26,7 @@ import numpy as np
 import pytesseract
 from PIL import Image
 
-from phieu.errors import MissingToolError
+from core.errors import MissingToolError
 
 log = logging.getLogger(__name__)
 

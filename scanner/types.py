@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from formgen.identity import SheetIdentity
+from core.types import Alignment, Identification
 
 
 @dataclass
@@ -24,31 +24,6 @@ class PageImage:
     dpi: float  # from the file's metadata, or estimated; 0 if unknown
     source_format: str = ""  # pdf-embedded|pdf-rendered|tiff|png|jpeg
     scale: int = 1  # the JPEG decoder shrank the stored image by this factor (ScanSettings.decode_dpi)
-
-
-@dataclass
-class Alignment:
-    """Where the page lies in the image: homography from layout mm to image pixels, and how it was found."""
-
-    mm_to_px: np.ndarray  # 3x3 float64: [x_px, y_px, 1] ~ H @ [x_mm, y_mm, 1]
-    rotation: int  # 0/90/180/270: how far the scan was turned from upright
-    # Mean misfit (mm) of points the fit was checked on but not made from: the QR code's corners
-    # (scanner.identify), spare marks; 0.0 when nothing was left over (three or four marks alone).
-    residual_mm: float
-    marks_found: int
-    perspective_mm: float = 0.0  # how far the four marks are from an affine map: a photo's tilt, ~0 scanned
-
-
-@dataclass
-class Identification:
-    """Who the page is. ``identity`` is None when unidentified; ``reason`` then says why in words."""
-
-    identity: SheetIdentity | None
-    qr_text: str | None = None
-    decoder: str | None = None  # zxing|wechat|zbar|ocr
-    reason: str | None = None  # unreadable|forged|unknown_survey|blank_page|no_marks (code) ...
-    detail: str = ""  # human message, Vietnamese first
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

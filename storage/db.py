@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from phieu.errors import StorageError
+from core.errors import StorageError
 from storage.migrations import HEAD_REVISION
 
 if TYPE_CHECKING:

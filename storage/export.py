@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.errors import NotFoundError, StorageError
 from formgen.layout import Layout
-from phieu.errors import NotFoundError, StorageError
 from storage.models import Answer, Edition, Page, ReviewItem, Sheet, SheetPage, Survey, Unit
 
 REVIEW = "?REVIEW"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from phieu.errors import NotFoundError, StorageError
+from core.errors import NotFoundError, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from recognition.types import AnswerReading, PageReading
+from core.types import AnswerReading, PageReading
 from storage.files import FileStore
 from storage.models import Answer, BoxReading, Page, ReviewItem, Sheet
 

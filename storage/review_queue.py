@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from phieu.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from storage import audit
 from storage.models import (
     Answer,

@@ -29,10 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from phieu.errors import ConflictError
-from phieu.pipeline_outcome import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
-from recognition.types import AnswerReading, PageReading
-from scanner.types import Identification
+from core.errors import ConflictError
+from core.types import AnswerReading, Identification, PageReading
+from core.types import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
 from storage import audit
 from storage.files import FileStore
 from storage.models import (

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.errors import ConflictError, NotFoundError
 from formgen.definition import Definition
 from formgen.identity import SERIAL_DIGITS
 from formgen.layout import Layout
-from phieu.errors import ConflictError, NotFoundError
 from storage import audit
 from storage.files import FileStore
 from storage.models import Edition, PrintBatch, Sheet, Survey, Unit

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.settings import Settings
 from formgen.definition import load_definition
 from formgen.render import BuiltForm, build_form
 from phieu.pipeline import ScanSummary, scan_paths
 from phieu.provingground.bundle import make_bundle, stamp
 from phieu.provingground.truth import SheetTruth
-from phieu.settings import Settings
 from phieu.workspace import Workspace
 from storage.db import Database
 from storage.files import FileStore

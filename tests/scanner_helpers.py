@@ -15,11 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.types import Alignment
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
 from scanner.render import render_pdf_page
-from scanner.types import Alignment
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = bytes(range(32))

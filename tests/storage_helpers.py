@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 from sqlalchemy.orm import Session
 
+from core.types import Alignment, AnswerReading, BoxMeasure, Identification, PageReading
 from formgen.identity import SheetIdentity
 from formgen.layout import (
     AnswerBox,
@@ -20,8 +21,6 @@ from formgen.layout import (
     Rect,
     standard_marks,
 )
-from recognition.types import AnswerReading, BoxMeasure, PageReading
-from scanner.types import Alignment, Identification
 from storage.models import Edition, Sheet, Survey, Unit
 from storage.scans import PageOutcome
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import DefinitionError
 from formgen.definition import load_definition
 from formgen.render import build_form
-from phieu.errors import DefinitionError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -16,12 +16,12 @@ import zxingcpp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.settings import FormSettings
 from formgen.definition import load_definition
 from formgen.identity import SheetIdentity, encode_payload, human_digits, parse_payload, verify
 from formgen.layout import AnswerBox, HandwritingRegion, Rect
 from formgen.questions import MARKING_HELP
 from formgen.render import BuiltForm, build_form, stamp_sheets
-from phieu.settings import FormSettings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = ["sipas-2024.yaml", "counter-pks05.yaml", "counter-3level.yaml"]

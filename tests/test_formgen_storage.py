@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core.errors import ConflictError, NotFoundError
 from formgen.definition import load_definition
 from formgen.render import BuiltForm, build_form
-from phieu.errors import ConflictError, NotFoundError
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import Sheet, Unit

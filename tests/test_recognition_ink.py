@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phieu.settings import RecognitionSettings
+from core.settings import RecognitionSettings
 from recognition.ink import darkness_map, ink_threshold, mm_box_to_px, px_per_mm
 
 SETTINGS = RecognitionSettings()

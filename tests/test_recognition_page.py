@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from core.settings import RecognitionSettings, ScanSettings
+from core.types import AnswerReading, PageReading
 from formgen.definition import load_definition
 from formgen.layout import AnswerBox, Layout
 from formgen.render import BuiltForm, build_form
@@ -21,10 +23,8 @@ from phieu.provingground.bundle import stamp
 from phieu.provingground.degrade import degrade
 from phieu.provingground.filler import fill_page
 from phieu.provingground.truth import Expect, MarkSpec, MarkStyle, SheetTruth, TruthAnswer, random_truth
-from phieu.settings import RecognitionSettings, ScanSettings
 from recognition.marks import BlankMaster, prepare_blank
 from recognition.page import read_page
-from recognition.types import AnswerReading, PageReading
 from scanner.align import find_alignment, warp_to_layout
 from scanner.render import render_pdf_page
 

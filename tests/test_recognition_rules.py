@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import RecognitionSettings
+from core.types import AnswerReading, BoxMeasure, BoxState
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import build_form
-from phieu.settings import RecognitionSettings
 from recognition.rules import answers_for_page
-from recognition.types import AnswerReading, BoxMeasure, BoxState
 
 DEFINITION = """
 survey: RULETEST

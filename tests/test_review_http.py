@@ -12,7 +12,7 @@ import pytest
 from review_seed import PASSWORD, SURVEY, seed
 from sqlalchemy import select
 
-from phieu.settings import ReviewSettings, Settings
+from core.settings import ReviewSettings, Settings
 from review_ui.app import create_app
 from storage.models import Answer, Decision, Page, ReviewItem, Sheet, User
 

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from core.settings import ScanSettings, Settings
 from phieu.provingground.bundle import make_bundle
-from phieu.settings import ScanSettings, Settings
 from review_ui.app import create_app
 from storage.models import Answer, Decision, Page, ReviewItem
 

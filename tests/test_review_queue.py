@@ -9,7 +9,7 @@ import pytest
 from review_seed import seed
 from sqlalchemy import func, select
 
-from phieu.errors import ConflictError
+from core.errors import ConflictError
 from storage import review_queue as rq
 from storage.models import Answer, AuditEvent, Decision, Page, ReviewItem, Sheet, SheetPage, User
 

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scanner_helpers import REPO, box_error_mm, clean_page, erase_rect_mm, layout, mm_to_clean_px, move
 
+from core.settings import ScanSettings
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.provingground.degrade import degrade
-from phieu.settings import ScanSettings
 from scanner.align import find_alignment, fit_marks, mm_to_px, px_to_mm, warp_to_layout
 from scanner.marks import MarkCandidate, find_candidates
 from scanner.render import render_pdf_page

@@ -20,10 +20,10 @@ from scanner_helpers import (
     move,
 )
 
+from core.settings import ScanSettings
 from formgen.identity import SheetIdentity
 from phieu.provingground.degrade import degrade
 from phieu.provingground.writers import write_jpeg, write_pdf, write_tiff_g4
-from phieu.settings import ScanSettings
 from scanner.identify import identify_page
 from scanner.ingest import iter_pages
 from scanner.types import PageImage, ScannedPage

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from scanner_helpers import clean_page, stamped_pdf
 
-from phieu.errors import InputFileError
+from core.errors import InputFileError
+from core.settings import ScanSettings
 from phieu.provingground.writers import write_pdf, write_png, write_tiff_g4
-from phieu.settings import ScanSettings
 from scanner.ingest import discover, iter_pages, page_count
 from scanner.types import PageError, PageImage
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scanner_helpers import SECRET, SERIAL, clean_page, layout
 
+from core.errors import MissingToolError
 from formgen.identity import SheetIdentity, encode_payload
-from phieu.errors import MissingToolError
 from scanner import qr
 
 K = 300 / 25.4

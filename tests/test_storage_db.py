@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from phieu.errors import NotFoundError, StorageError
+from core.errors import NotFoundError, StorageError
 from phieu.workspace import Workspace
 from storage import audit
 from storage.db import Database, normalise_url

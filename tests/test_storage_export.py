@@ -16,7 +16,7 @@ from storage_helpers import (
     unidentified,
 )
 
-from phieu.errors import NotFoundError
+from core.errors import NotFoundError
 from storage.db import Database
 from storage.export import (
     MISSING,
@@ -122,9 +122,9 @@ def test_columns_follow_the_questionnaire() -> None:
 
 @pytest.mark.parametrize("example", ["sipas-2024.yaml", "counter-pks05.yaml", "counter-3level.yaml"])
 def test_every_example_gives_one_distinct_column_per_answer(example: str) -> None:
+    from core.settings import FormSettings
     from formgen.compose import compose
     from formgen.definition import load_definition
-    from phieu.settings import FormSettings
 
     layout = compose(load_definition(Path(__file__).parent.parent / "examples" / example), settings=FormSettings()).layout
     keys = column_keys(layout)

@@ -17,7 +17,7 @@ from storage_helpers import (
     unidentified,
 )
 
-from phieu.errors import ConflictError
+from core.errors import ConflictError
 from storage.db import Database
 from storage.files import FileStore, sha256_file
 from storage.models import (

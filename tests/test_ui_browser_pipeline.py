@@ -13,10 +13,10 @@ from browser_support import SHOTS, login, require_chromium
 from pipeline_helpers import sipas_database
 from sqlalchemy import select
 
+from core.settings import ScanSettings, Settings
 from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
-from phieu.settings import ScanSettings, Settings
 from review_ui.app import BackgroundServer, create_app
 from storage.db import Database
 from storage.models import Answer, ReviewItem, Sheet, Survey

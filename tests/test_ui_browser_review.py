@@ -12,7 +12,7 @@ from browser_support import SHOTS, login, require_chromium
 from review_seed import PASSWORD, SURVEY, seed
 from sqlalchemy import func, select
 
-from phieu.settings import Settings
+from core.settings import Settings
 from review_ui.app import BackgroundServer, create_app
 from storage.db import Database
 from storage.files import FileStore

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from phieu.errors import ConflictError
-from phieu.settings import FormSettings
+from core.errors import ConflictError
+from core.settings import FormSettings
 from phieu.workspace import DEFAULT_HOME, Workspace
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from phieu.errors import PhieuError
+from core.errors import PhieuError
 from phieu.workspace import Workspace
 
 SCAN_EPILOG = (

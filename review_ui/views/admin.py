@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from phieu.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from review_ui import accounts
 from review_ui.web import EVERYONE, MANAGERS, form_or_json, me, respond, route, wants_json
 from review_ui.web import session as db_session

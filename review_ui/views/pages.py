@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from phieu.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from review_ui.data import page_summary
 from review_ui.web import STAFF, form_or_json, me, respond, route, state, wants_json
 from review_ui.web import session as db_session

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from phieu.errors import ConflictError, NotFoundError, PhieuError
+from core.errors import ConflictError, NotFoundError, PhieuError
 from review_ui.data import item_data
 from review_ui.web import STAFF, form_or_json, me, respond, route, state, wants_json
 from review_ui.web import session as db_session

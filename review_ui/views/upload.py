@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
-from phieu.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from review_ui.web import AppState, me, respond, route, state, wants_json
 from review_ui.web import session as db_session
 from storage.models import ScanBatch
