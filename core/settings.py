@@ -71,6 +71,15 @@ class RecognitionSettings(_Section):
     stroke_span_min: float = Field(0.4, description="A stroke whose narrower extent covers this share of a box side is a (thin or broken) mark.")
     min_registration: float = Field(0.6, description="Share of boxes that must re-align against the blank; below it the whole page goes to review.")
     faint_noise_factor: float = Field(3.0, description="A box is searched for faint ink (a light pencil stroke under the sheet's ink threshold) from this many times the paper's noise darkness; a faint stroke across the box makes it uncertain, never empty.")
+    loop_reach_mm: float = Field(4.0, description="How far beyond an option's box and code a loop drawn around them may run (mm); strokes are attributed within this reach of the boxes.")
+    loop_cover_min: float = Field(0.6, description="Share of the directions around an option's box or code a stroke must cover to be a loop around it (open loops leave a gap).")
+    loop_min_mm: float = Field(8.0, description="Shortest loop looked for (mm of stroke outside the boxes, at about 0.25 mm of pen width): less ink around an option than this is a tick's overshoot, not a circle.")
+    open_loop_cover_min: float = Field(0.4, description="A stroke mostly outside the boxes that surrounds one option on this share of the directions, more than any other option, is an open loop: that option is doubtful unless its box is marked.")
+    dot_mm: float = Field(1.6, description="A blob of ink no wider or higher than this (mm) is a dot (a pen rest): beside a box it is nobody's mark, inside an otherwise empty box it is not a mark either.")
+    gap_mm: float = Field(0.6, description="Gaps in a stroke up to this long (a skipping ballpoint, a faint stretch) are closed before strokes are told apart (mm).")
+    rejoin_mm: float = Field(1.6, description="A stroke cut by the print it crosses is one stroke when its pieces reach within twice this distance over print (mm); a closed loop only counts gaps of at most this much.")
+    stroke_owner_share: float = Field(0.7, description="Share of a stroke's in-box ink one box must hold to own it; less, and every box it touches counts it (a person decides).")
+    beside_mm: float = Field(1.5, description="A stroke with no mark in any box belongs to the option whose box and code it lies within this distance of (a tick on the code); that option is then doubtful.")
     handwriting_min_stroke_mm: float = Field(3.0, description="A write-in has writing only if one ink stroke spans at least this much (mm).")
 
 

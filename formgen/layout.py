@@ -55,6 +55,20 @@ class AnswerBox(Rect):
     value: str
     kind: Literal["choice", "digit"] = "choice"
     label: str = ""  # short printed label (the option text), for reviewers
+    # where the option's code is printed beside the box (a respondent may circle it): its left edge
+    # this far right of the box's left edge, this wide and high, centred on the box's height;
+    # 0 = not recorded
+    code_dx: float = 0.0
+    code_w: float = 0.0
+    code_h: float = 0.0
+
+    def code_rect(self, *, default_w: float) -> Rect:
+        """The printed code's rectangle (mm); layouts written before it was recorded get ``default_w``
+        right of the box, as high as the box."""
+        if self.code_w > 0:
+            h = self.code_h or self.h
+            return Rect(x=self.x + self.code_dx, y=self.y + (self.h - h) / 2, w=self.code_w, h=h)
+        return Rect(x=self.x + self.w, y=self.y, w=default_w, h=self.h)
 
 
 class HandwritingRegion(Rect):

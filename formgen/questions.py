@@ -78,6 +78,11 @@ def heading(g: Geometry, q: Question, *, continued: bool = False) -> Block:
     return Block(height=h + g.gap, ops=ops)
 
 
+def _digit_height(g: Geometry) -> float:
+    """Height (mm) of a printed code's digits: DejaVu Sans Bold's cap height, 0.73 em."""
+    return 0.73 * g.size * PT_MM
+
+
 def _box(g: Geometry, x: float, y: float, **fields: object) -> tuple[AnswerBox, FrameOp]:
     box = AnswerBox(x=x, y=y, w=g.box, h=g.box, page=0, **fields)  # type: ignore[arg-type]
     return box, FrameOp(x, y, g.box, g.box, BOX_LINE_MM)
@@ -91,7 +96,8 @@ def _labelled_box(g: Geometry, x: float, label_width: float, opt: Option, qid: s
     text_top = max(0.0, (g.box - g.lh) / 2)
     ops, text_h = paragraph(opt.label, x=text_x, width=label_width, font=REGULAR, size=g.size, top=text_top)
     box_y = max(0.0, (g.lh - g.box) / 2)
-    box, frame = _box(g, x, box_y, id=f"{qid}:{opt.code}", question=qid, value=opt.code, label=opt.label)
+    box, frame = _box(g, x, box_y, id=f"{qid}:{opt.code}", question=qid, value=opt.code, label=opt.label,
+                      code_dx=g.box + g.gap, code_w=code_w, code_h=_digit_height(g))
     code = TextOp(x + g.box + g.gap, text_top + g.size * 0.95 * PT_MM, opt.code, BOLD, g.size)
     return Block(height=max(text_top + text_h, box_y + g.box), ops=[*ops, frame, code], boxes=[box])
 
@@ -191,6 +197,9 @@ def digit_columns(g: Geometry, q: Question) -> Block:
                 value=str(d),
                 kind="digit",
                 label=str(d),
+                code_dx=g.box + g.gap,
+                code_w=text_width_mm(str(d), BOLD, g.size),
+                code_h=_digit_height(g),
             )
             row.boxes.append(box)
             row.ops += [
@@ -267,6 +276,9 @@ def grid_row(g: Geometry, q: Question, row: Row) -> Block:
             item=row.id,
             value=level.code,
             label=level.label,
+            code_dx=g.box + g.gap * 0.7,
+            code_w=text_width_mm(level.code, BOLD, g.size),
+            code_h=_digit_height(g),
         )
         block.boxes.append(box)
         baseline = box_y + g.box / 2 + g.size * 0.36 * PT_MM

@@ -48,6 +48,7 @@ from recognition.ink import (
     remove_specks,
     window_levels,
 )
+from recognition.strokes import Attribution, attribute_strokes
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class BoxReadout:
     ink: PageInk
     centres: np.ndarray  # (n, 2) mm (x, y) of the boxes
     shifts: np.ndarray  # (n, 3): measured (dy, dx) px and 1.0 where the match was trusted
+    attribution: Attribution | None = None  # who owns each stroke (for overlays and handwriting)
 
 
 def prepare_blank(blank: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> BlankMaster:
@@ -222,6 +224,10 @@ class _Shares:
     scattered: float  # inner share of dark pixels, specks included, when they spread across the box
     total: float  # all the box's ink, inside and around, relative to the interior's area
     faint: float = 0.0  # spread (as ``spread``) of the faint ink inside: a pale stroke under the threshold
+    extent: float = 0.0  # the larger side (mm) of the bounding box of all the ink inside
+    loop: float = 0.0  # share of the directions around the option a loop owned by this box covers
+    open_loop: float = 0.0  # an open loop round the option or a stroke beside it: doubtful on its own
+    foreign: float = 0.0  # inner share of ink from strokes owned elsewhere (a neighbour's loop or overshoot)
 
 
 def _shares(
@@ -230,6 +236,7 @@ def _shares(
     box: AnswerBox,
     shift: tuple[int, int],
     interiors: np.ndarray,
+    attribution: Attribution,
     *,
     dpi: float,
     settings: RecognitionSettings,
@@ -259,6 +266,9 @@ def _shares(
         return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
     dark = ink.darkness[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
+    foreign = attribution.foreign(index, slice(r0 + dy, r1 + dy), slice(c0 + dx, c1 + dx))
+    loop = float(attribution.looped[index])
+    open_loop = float(attribution.doubt[index])
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
     inset = round(settings.inner_inset_mm * px_per_mm(dpi))
     interior = (
@@ -269,13 +279,13 @@ def _shares(
     # floor), or fewer such pixels than one speck (a fax's dust): no blob survives speck removal and
     # the scattered share stays below what box_state would notice, so they are empty by every
     # measure. Skip them (a third of a page's recognition time).
-    low = int(np.count_nonzero((dark > settings.ink_darkness_floor * 255) & ~printed))
+    low = int(np.count_nonzero((dark > settings.ink_darkness_floor * 255) & ~printed & ~foreign))
     if low == 0 or (
         low < settings.speck_mm2 * px_per_mm(dpi) ** 2
         and low < _dust_max(int(np.count_nonzero(~printed[interior])), settings)
     ):
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    unprinted = dark[~printed]
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, loop=loop, open_loop=open_loop)
+    unprinted = dark[~printed & ~foreign]
     own_level = percentile95(unprinted) / 255 if unprinted.size else 0.0
     threshold = ink.threshold
     if own_level > 2 * settings.ink_darkness_floor:
@@ -283,12 +293,14 @@ def _shares(
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
     faint = 0.0
     if ink.faint < threshold:  # a pale stroke may hide under this box's threshold
-        pale = (dark[interior] > ink.faint * 255) & ~printed[interior]
+        pale = (dark[interior] > ink.faint * 255) & ~printed[interior] & ~foreign[interior]
         if np.count_nonzero(pale) >= settings.speck_mm2 * px_per_mm(dpi) ** 2:  # else specks at most
             faint = _spread(remove_specks(pale, dpi=dpi, settings=settings)) / side
-    candidate = (dark > threshold * 255) & ~printed
+    inside_foreign = float(((dark[interior] > threshold * 255) & foreign[interior] & ~printed[interior]).mean()) \
+        if foreign[interior].size else 0.0
+    candidate = (dark > threshold * 255) & ~printed & ~foreign
     if not candidate.any():  # most boxes of a sheet: nothing to label
-        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, faint)
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, faint, 0.0, loop, open_loop, inside_foreign)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.view(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= settings.speck_mm2 * px_per_mm(dpi) ** 2
     keep[0] = False
@@ -314,9 +326,11 @@ def _shares(
         / side
     )
     spread = _spread(new & inner) / side
+    extent = _extent(new & inner) / px_per_mm(dpi)
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
-    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint)
+    return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint,
+                   extent, loop, open_loop, inside_foreign)
 
 
 def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
@@ -324,6 +338,12 @@ def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
     fifth to spare: box_state compares their share with empty_below * scale / 2, the scale never
     below light_ink_scale_min."""
     return 0.8 * settings.empty_below * settings.light_ink_scale_min / 2 * inner_px
+
+
+def _extent(mask: np.ndarray) -> int:
+    """The larger side (px) of the bounding box of all True pixels of ``mask`` (0 when none)."""
+    rows, cols = np.nonzero(mask)
+    return int(max(np.ptp(rows), np.ptp(cols))) if rows.size else 0
 
 
 def _spread(mask: np.ndarray) -> int:
@@ -375,6 +395,13 @@ def box_state(
         and m.scattered < t["empty_below"] * k / 2  # nor a stroke dissolved into dots,
         and m.faint < settings.stroke_span_min  # nor a pale stroke under the sheet's threshold
     )
+    if m.loop >= settings.loop_cover_min:
+        return "cancelled" if m.inner >= t["cancelled_above"] else "marked"  # circled: the loop says which
+    if m.open_loop > 0 and m.inner < t["marked_above"] * k:
+        return "uncertain"  # half circled: meant, or a slip of the pen? a person decides
+    dot = 0 < m.extent <= settings.dot_mm and m.inner < t["marked_above"] * k and m.ring < t["ring_marked_above"] * k
+    if dot and m.faint < settings.stroke_span_min and m.scattered < t["empty_below"] * k / 2:
+        return "empty"  # one pen rest in the box, nothing paler around it: not a mark
     if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
         if m.inner >= t["cancelled_above"]:
             return "cancelled"
@@ -417,12 +444,14 @@ def read_boxes(
         interiors[r0:r1, c0:c1] = min(i, len(boxes)) + 1
     thresholds = sheet_thresholds(ink, settings=settings)
     thresholds["registration"] = float(registered.mean()) if len(boxes) else 1.0
+    attribution = attribute_strokes(ink.ink, ink.printed, boxes, shifts, interiors == len(boxes) + 1,
+                                    dpi=dpi, settings=settings)
     measures = []
     for i, (box, (dy, dx)) in enumerate(zip(boxes, shifts, strict=True)):
-        m = _shares(ink, i, box, (int(dy), int(dx)), interiors, dpi=dpi, settings=settings)
+        m = _shares(ink, i, box, (int(dy), int(dx)), interiors, attribution, dpi=dpi, settings=settings)
         state = box_state(m, thresholds, registered=bool(registered[i]), settings=settings)
         measures.append(BoxMeasure(box.id, round(m.inner, 4), round(m.ring, 4), round(m.darkness, 4), state))
-    return BoxReadout(measures, thresholds, ink, centres, measured)
+    return BoxReadout(measures, thresholds, ink, centres, measured, attribution)
 
 
 def measure_boxes(

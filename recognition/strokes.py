@@ -1,0 +1,417 @@
+"""Whose ink is it? Every stroke near the answer boxes is given to an option, by its shape.
+
+A respondent answers with a tick, a cross or a fill inside a box, or by circling the box and its
+printed code (khoanh tròn, as the ministry's own paper forms teach). On a grid whose rows are about
+2 mm apart, a loop around one option crosses the frame of the option above or below, and a tick may
+overshoot into the next box: counting ink box by box gives those neighbours a mark. So each stroke
+(connected new ink: dark in the scan, not printed on the blank master, rejoined across small gaps
+and across the printed frames, rules and codes it crosses) is attributed once:
+
+* a loop belongs to the option it goes round: a closed loop (a hole in the stroke) holds the centre
+  of the option's box or code; an open one runs round the box, the code or both in most directions,
+  in a band just outside them, and nowhere cuts through them (a neighbour's loop crossing this box
+  cuts through it). Loops round several options belong to each (two marks: a person decides), and
+  two loops joined into one stroke are still two loops;
+* an open loop (round an option on about half its sides) makes that option doubtful unless its box
+  holds a mark of its own;
+* any other stroke belongs to the box holding most of its ink inside the frame, provided that ink
+  is a mark there (it spans the box, or fills a fair part of it); ink it leaves in another box (an
+  overshoot) is not that box's mark, unless it spans that box too (a tick joined to a neighbour's
+  loop). A stroke spread evenly over boxes belongs to each of them;
+* a stroke with no mark in any box belongs to the option it lies beside (a tick on the code); a long
+  one that only grazes boxes makes the options it half surrounds doubtful; anything else (a margin
+  line, writing in a write-in frame) is nobody's.
+
+Images are numpy (row, col) at the aligned page's ``dpi``; layout rectangles are mm (x, y, w, h);
+``shifts`` are each box's (dy, dx) pixel offset from layout to scan (``recognition.marks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from core.settings import RecognitionSettings
+from formgen.layout import AnswerBox
+from recognition.ink import mm_box_to_px, px_per_mm
+
+_BINS = 16  # directions around an option in which a loop's ink is looked for
+_MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
+_PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
+_CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
+_LOOP_WIDTH_MM = 1.2  # the ink of a closed loop: within this of its hole (a wide pen, a wobble)
+_FILLS = 0.15  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
+
+
+@dataclass
+class Attribution:
+    """Who owns the new ink of a page.
+
+    ``labels`` (int32 (rows, cols), aligned page): the stroke each new-ink pixel belongs to (0: none).
+    ``decided[s]``: stroke s was attributed (specks are not); ``owned[s, k]``: box k counts stroke s as
+    its own ink. ``looped[k]``: the share of directions round box k's option a loop it owns covers
+    (0: none); ``doubt[k]``: the same for an open loop or a long stroke half round it.
+    """
+
+    labels: np.ndarray
+    decided: np.ndarray
+    owned: np.ndarray
+    looped: np.ndarray
+    doubt: np.ndarray
+    leftovers: list[np.ndarray] = field(default_factory=list)  # (n, 2) (y, x) ink no loop explains
+
+    def foreign(self, index: int, rows: slice, cols: slice) -> np.ndarray:
+        """Bool window of the aligned page: ink of strokes attributed, and not to box ``index``."""
+        window = self.labels[rows, cols]
+        return self.decided[window] & ~self.owned[window, index]
+
+    def own(self, stroke: int, boxes: Sequence[int]) -> None:
+        self.decided[stroke] = True
+        self.owned[stroke, list(boxes)] = True
+
+
+@dataclass(frozen=True)
+class _Zones:
+    """Per box, in aligned-page pixels: interior (r0, r1, c0, c1), the rectangles a loop may go round
+    as (x0, y0, x1, y1) for box, code and both, and how far beyond them a loop may run."""
+
+    interior: np.ndarray  # (n, 4) int
+    rects: np.ndarray  # (n, 3, 4) float
+    side: np.ndarray  # (n,) float: interior side
+    reach: float  # px
+    px_mm: float
+
+
+def attribute_strokes(
+    ink_mask: np.ndarray,
+    printed: np.ndarray,
+    boxes: Sequence[AnswerBox],
+    shifts: np.ndarray,
+    regions: np.ndarray,
+    *,
+    dpi: float,
+    settings: RecognitionSettings,
+) -> Attribution:
+    """Attribute the strokes near ``boxes`` (see the module docstring).
+
+    ``ink_mask`` is the page's ink (bool, aligned page), ``printed`` the blank master's print (bool,
+    layout position), ``shifts`` (n, 2) int (dy, dx) per box, ``regions`` bool: handwriting regions
+    (aligned page), whose writing is nobody's mark.
+    """
+    n = len(boxes)
+    result = Attribution(np.zeros(ink_mask.shape, np.int32), np.zeros(1, bool), np.zeros((1, n), bool),
+                         np.zeros(n, np.float32), np.zeros(n, np.float32))
+    if not n:
+        return result
+    zones = _zones(boxes, shifts, dpi=dpi, settings=settings)
+    new, printed_here = _new_ink(ink_mask, printed, zones, shifts)
+    rows, cols = np.flatnonzero(new.any(axis=1)), np.flatnonzero(new.any(axis=0))
+    if not rows.size:
+        return result
+    # the strokes' surroundings only: labelling a whole page costs more than all the rest
+    margin = int(settings.rejoin_mm * zones.px_mm) + 2
+    r0, r1 = max(0, rows[0] - margin), min(new.shape[0], rows[-1] + margin + 1)
+    c0, c1 = max(0, cols[0] - margin), min(new.shape[1], cols[-1] + margin + 1)
+    crop = new[r0:r1, c0:c1]
+    grouped, closed = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        grouped.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
+    result.labels[r0:r1, c0:c1] = np.where(crop, labels, 0)  # the bridges carry no ink of their own
+    result.decided, result.owned = np.zeros(count, bool), np.zeros((count, n), bool)
+    min_px = settings.speck_mm2 * zones.px_mm**2
+    for k in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if area < min_px:
+            continue
+        stroke = labels[y:y + h, x:x + w] == k
+        ys, xs = np.nonzero(stroke & crop[y:y + h, x:x + w])
+        if ys.size >= min_px:
+            holes = _holes(stroke & closed[y:y + h, x:x + w], (x + c0, y + r0), zones)
+            _attribute(k, ys + y + r0, xs + x + c0, holes, zones, regions, result, settings)
+    _pooled_doubts(result, zones, settings)
+    return result
+
+
+def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSettings) -> None:
+    """A loop broken into pieces that joined other strokes: the pieces no loop explains, pooled over
+    the page, going round an option (counting only those nearest to it) make it doubtful."""
+    if not result.leftovers:
+        return
+    pool = np.concatenate(result.leftovers)
+    if len(pool) < settings.loop_min_mm * _PEN_MM * zones.px_mm**2:
+        return
+    ys, xs = pool[:, 0], pool[:, 1]
+    box = zones.rects[:, 2]
+    r = zones.reach
+    near = np.flatnonzero((box[:, 0] - r <= xs.max()) & (box[:, 2] + r >= xs.min())
+                          & (box[:, 1] - r <= ys.max()) & (box[:, 3] + r >= ys.min()))
+    nearest = _nearest(ys, xs, zones, near)
+    for i in np.unique(nearest):
+        mine = nearest == i
+        cover = max(_ring_score(ys[mine], xs[mine], rect, r) for rect in zones.rects[i])
+        if cover >= settings.loop_cover_min:
+            result.doubt[i] = max(result.doubt[i], cover)
+
+
+def _zones(boxes: Sequence[AnswerBox], shifts: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> _Zones:
+    inset, k = settings.inner_inset_mm, px_per_mm(dpi)
+    interior, rects, side = [], [], []
+    for box, (dy, dx) in zip(boxes, shifts, strict=True):
+        code = box.code_rect(default_w=settings.code_mm_per_char * len(box.value))
+        r0, r1, c0, c1 = mm_box_to_px(box.x + inset, box.y + inset, box.w - 2 * inset, box.h - 2 * inset, dpi=dpi)
+        interior.append((r0 + dy, r1 + dy, c0 + dx, c1 + dx))
+        side.append(min(r1 - r0, c1 - c0))
+        mm = [(box.x, box.y, box.x + box.w, box.y + box.h), (code.x, code.y, code.x + code.w, code.y + code.h),
+              (box.x, box.y, code.x + code.w, box.y + box.h)]
+        rects.append([(x0 * k + dx, y0 * k + dy, x1 * k + dx, y1 * k + dy) for x0, y0, x1, y1 in mm])
+    return _Zones(np.array(interior, int), np.array(rects, float), np.array(side, float),
+                  settings.loop_reach_mm * k, k)
+
+
+def _new_ink(
+    ink_mask: np.ndarray, printed: np.ndarray, zones: _Zones, shifts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(new ink near the boxes, the blank's print there): ink not printed on the blank, each box's
+    surroundings compared with the blank at that box's own shift (both on the aligned page)."""
+    rows, cols = ink_mask.shape
+    near = np.zeros((rows, cols), bool)
+    unprinted = np.ones((rows, cols), bool)
+    grow = int(zones.reach)
+    for (x0, y0, x1, y1), (dy, dx) in zip(zones.rects[:, 2], shifts, strict=True):
+        a0, a1 = max(0, int(y0) - grow), min(rows, int(y1) + grow)
+        b0, b1 = max(0, int(x0) - grow), min(cols, int(x1) + grow)
+        if a1 <= a0 or b1 <= b0:
+            continue
+        near[a0:a1, b0:b1] = True
+        p0, p1, q0, q1 = a0 - dy, a1 - dy, b0 - dx, b1 - dx  # the layout window this part of the scan shows
+        window = np.ones((a1 - a0, b1 - b0), bool)
+        s0, s1, t0, t1 = max(0, p0), min(rows, p1), max(0, q0), min(cols, q1)
+        if s1 > s0 and t1 > t0:
+            window[s0 - p0:s1 - p0, t0 - q0:t1 - q0] = ~printed[s0:s1, t0:t1]
+        unprinted[a0:a1, b0:b1] &= window
+    return ink_mask & near & unprinted, near & ~unprinted
+
+
+def _rejoined(
+    new: np.ndarray, printed: np.ndarray, *, dpi: float, settings: RecognitionSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """New ink with its gaps bridged, twice: (to tell strokes apart, to find closed loops).
+
+    A stroke crossing a frame, a rule or a bold code is cut there by the blank's grown print, and a
+    skipping pen leaves gaps (``gap_mm``). To tell strokes apart, each piece reaches ``rejoin_mm`` into
+    the print, so both sides of a code meet. To find closed loops only gaps are closed (a closing:
+    print joins ink on both sides of it), so a box's frame never becomes part of a loop.
+    """
+    k = px_per_mm(dpi)
+    gaps = cv2.morphologyEx(new.view(np.uint8), cv2.MORPH_CLOSE, np.ones((_odd(settings.gap_mm * k),) * 2, np.uint8)) > 0
+    reach = np.ones((2 * _odd(settings.rejoin_mm * k) + 1,) * 2, np.uint8)
+    grouped = new | gaps | ((cv2.dilate(new.view(np.uint8), reach) > 0) & printed)
+    across = np.ones((_odd(settings.rejoin_mm * k),) * 2, np.uint8)
+    closed = new | gaps | ((cv2.morphologyEx(new.view(np.uint8), cv2.MORPH_CLOSE, across) > 0) & printed)
+    return grouped, closed
+
+
+def _odd(px: float) -> int:
+    return max(3, int(round(px)) | 1)
+
+
+def _ring_score(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, reach: float) -> float:
+    """Share of _BINS directions round ``rect`` (x0, y0, x1, y1) in which the stroke runs in a band
+    just outside it (from _CROSSING of the way to its edge, to ``reach`` beyond) and nowhere cuts
+    deeper into it."""
+    x0, y0, x1, y1 = rect
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, max(1.0, (x1 - x0) / 2), max(1.0, (y1 - y0) / 2)
+    dx, dy = xs - cx, ys - cy
+    d = np.hypot(dx, dy)
+    angle = np.arctan2(dy, dx)
+    # distance from the centre to the rectangle's edge in each pixel's direction
+    edge = np.minimum(hw / np.maximum(np.abs(np.cos(angle)), 1e-6), hh / np.maximum(np.abs(np.sin(angle)), 1e-6))
+    bins = ((angle + np.pi) * (_BINS / (2 * np.pi))).astype(int) % _BINS
+    band = (d >= _CROSSING * edge) & (d <= edge + reach)
+    crossing = np.zeros(_BINS, bool)
+    crossing[bins[d < _CROSSING * edge]] = True
+    ring = np.zeros(_BINS, bool)
+    ring[bins[band]] = True
+    return float(np.count_nonzero(ring & ~crossing)) / _BINS
+
+
+def _in_any(ys: np.ndarray, xs: np.ndarray, zones: _Zones) -> bool:
+    """Some pixel lies inside some box's interior."""
+    i = zones.interior
+    near = (i[:, 0] <= ys.max()) & (i[:, 1] > ys.min()) & (i[:, 2] <= xs.max()) & (i[:, 3] > xs.min())
+    return any(_inside(ys, xs, rect).any() for rect in i[near])
+
+
+def _nearest(ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray) -> np.ndarray:
+    """Per pixel, the option (index, of ``near``) whose box and code it lies nearest to."""
+    if not near.size:
+        return np.full(ys.size, -1)
+    x0, y0, x1, y1 = (zones.rects[near, 2, j][:, None] for j in range(4))
+    dx = np.maximum(np.maximum(x0 - xs, xs - x1), 0)
+    dy = np.maximum(np.maximum(y0 - ys, ys - y1), 0)
+    return np.asarray(near[np.argmin(np.hypot(dx, dy), axis=0)])
+
+
+def _inside(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray) -> np.ndarray:
+    r0, r1, c0, c1 = rect
+    return (ys >= r0) & (ys < r1) & (xs >= c0) & (xs < c1)
+
+
+def _is_mark(ys: np.ndarray, xs: np.ndarray, sel: np.ndarray, zones: _Zones, i: int, full_size: int) -> bool:
+    """The stroke's ink inside box ``i`` (``sel``) is a mark there: it spans the box, or fills a fair
+    part of it (``full_size`` pixels of the stroke before sampling; ``sel`` may be a sample)."""
+    if not sel.any():
+        return False
+    r0, r1, c0, c1 = zones.interior[i]
+    area = max(1, (r1 - r0) * (c1 - c0))
+    filled = sel.sum() * full_size / ys.size / area
+    return bool(filled >= _FILLS or min(np.ptp(ys[sel]), np.ptp(xs[sel])) >= 0.4 * zones.side[i])
+
+
+def _holes(stroke: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
+    """The closed loops of a stroke (bool mask at ``origin`` (x, y)): its holes at least a box's
+    quarter in area, as contours (N, 1, 2) of aligned-page (x, y) points."""
+    if stroke.shape[0] < 5 or stroke.shape[1] < 5:
+        return []
+    contours, hierarchy = cv2.findContours(stroke.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE,
+                                           offset=origin)
+    if hierarchy is None:
+        return []
+    least = 0.25 * float(np.median(zones.side)) ** 2
+    return [c for c, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
+            if parent >= 0 and cv2.contourArea(c) >= least]
+
+
+def _enclosed(
+    holes: list[np.ndarray], ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray
+) -> tuple[list[int], np.ndarray]:
+    """(the options near a stroke whose box or code centre lies inside one of its closed loops, which
+    of the stroke's pixels (``ys``, ``xs``) make up those loops: within ``_LOOP_WIDTH_MM`` of them)."""
+    found, used = [], np.zeros(ys.size, bool)
+    for hole in holes:
+        inside = [int(i) for i in near if any(
+            cv2.pointPolygonTest(hole, ((x0 + x1) / 2, (y0 + y1) / 2), False) > 0 for x0, y0, x1, y1 in zones.rects[i, :2])]
+        if not inside:
+            continue
+        found += [i for i in inside if i not in found]
+        x, y, w, h = cv2.boundingRect(hole)
+        grow = int(_LOOP_WIDTH_MM * zones.px_mm) + 1
+        mask = np.zeros((h + 2 * grow, w + 2 * grow), np.uint8)
+        cv2.drawContours(mask, [hole], -1, 1, cv2.FILLED, offset=(grow - x, grow - y))
+        mask = np.asarray(cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)), np.uint8)
+        ry, rx = ys - (y - grow), xs - (x - grow)
+        ok = (ry >= 0) & (ry < mask.shape[0]) & (rx >= 0) & (rx < mask.shape[1])
+        used[ok] |= mask[ry[ok], rx[ok]] > 0
+    return found, used
+
+
+def _attribute(
+    label: int, ys: np.ndarray, xs: np.ndarray, holes: list[np.ndarray], zones: _Zones,
+    regions: np.ndarray, result: Attribution, settings: RecognitionSettings,
+) -> None:
+    """Decide who owns one stroke (``ys``, ``xs``: its pixels; ``holes``: its closed loops) and record
+    it in ``result``."""
+    if regions[ys, xs].mean() > 0.3:  # writing in a write-in frame beside an option
+        result.own(label, [])
+        return
+    size = ys.size
+    if max(np.ptp(ys), np.ptp(xs)) <= settings.dot_mm * zones.px_mm and not _in_any(ys, xs, zones):
+        result.own(label, [])  # a pen rest beside a box: nobody's mark
+        return
+    if size > _MAX_PIXELS:  # the shape is the same on a sample
+        pick = np.linspace(0, size - 1, _MAX_PIXELS).astype(int)
+        ys, xs = ys[pick], xs[pick]
+    box = zones.rects[:, 2]
+    r = zones.reach
+    near = np.flatnonzero((box[:, 0] - r <= xs.max()) & (box[:, 2] + r >= xs.min())
+                          & (box[:, 1] - r <= ys.max()) & (box[:, 3] + r >= ys.min()))
+    in_box = {int(i): _inside(ys, xs, zones.interior[i]) for i in near}
+    inside = {i: int(sel.sum()) for i, sel in in_box.items()}
+    first = max(inside, key=lambda i: inside[i], default=None)
+    if first is not None and inside[first] >= 0.85 * ys.size:  # a tick, a cross or a fill in one box
+        _give(result, label, [first], ys, xs, zones, in_box, size)
+        return
+    loops, used = _enclosed(holes, ys, xs, zones, near)
+    # the ink left over may go round other options: open loops (closed ones were holes)
+    loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
+    free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
+    score = _loop_scores(ys[~used], xs[~used], zones, free, loop_px)
+    loops += [i for i in score if score[i] >= settings.loop_cover_min]
+    # half round an option: meant for it? a person decides (a mark elsewhere stays). Only the ink
+    # nearer this option than any other counts: the arcs of loops round its neighbours do not.
+    nearest = _nearest(ys, xs, zones, near)
+    for i in score:
+        if i in loops or score[i] < settings.open_loop_cover_min:
+            continue
+        mine = ~used & (nearest == i)
+        own = _loop_scores(ys[mine], xs[mine], zones, {i: in_box[i][mine]}, loop_px)[i]
+        if own >= settings.open_loop_cover_min:
+            result.doubt[i] = max(result.doubt[i], own)
+    # what no loop explains and lies in no box: pieces of a loop split over several strokes
+    boxed = np.logical_or.reduce(list(in_box.values())) if in_box else np.zeros(ys.size, bool)
+    rest = ~used & ~boxed & ~np.isin(nearest, loops)
+    result.leftovers.append(np.column_stack([ys[rest], xs[rest]]))
+    if loops:
+        for i in loops:
+            result.looped[i] = 1.0
+        _give(result, label, loops, ys, xs, zones, in_box, size)
+        return
+    marked = [i for i in in_box if _is_mark(ys, xs, in_box[i], zones, i, size)]
+    if marked:
+        dominant = first if first in marked and inside[first] >= settings.stroke_owner_share * sum(inside.values()) \
+            else None
+        _give(result, label, [dominant] if dominant is not None else marked, ys, xs, zones, in_box, size)
+        return
+    beside = _beside(ys, xs, zones, near, settings)
+    if beside is not None:  # a tick on the code, or a piece of a loop: meant, but which? a person decides
+        result.doubt[beside] = max(result.doubt[beside], settings.open_loop_cover_min)
+    elif size >= loop_px * size / ys.size and near.size:  # a long stroke near options, no one's: never dropped
+        votes = np.bincount(np.searchsorted(near, _nearest(ys, xs, zones, near)), minlength=near.size)
+        unexplained = int(near[int(np.argmax(votes))])
+        result.doubt[unexplained] = max(result.doubt[unexplained], settings.open_loop_cover_min)
+    result.own(label, [] if beside is None else [beside])
+
+
+def _loop_scores(
+    ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray], loop_px: float
+) -> dict[int, float]:
+    """Per option near the stroke: how well the stroke goes round its box, its code or both (the best
+    of the three, see _ring_score). Ink inside another box is that box's business, no evidence here;
+    less ink than a loop's (``loop_px``) goes round nothing."""
+    which = np.full(ys.size, -1)
+    for i, sel in in_box.items():
+        which[sel] = i
+    score = {}
+    for i in in_box:
+        mine = (which == -1) | (which == i)
+        score[i] = max(_ring_score(ys[mine], xs[mine], rect, zones.reach) for rect in zones.rects[i]) \
+            if mine.sum() >= loop_px else 0.0
+    return score
+
+
+def _give(
+    result: Attribution, label: int, owners: list[int], ys: np.ndarray, xs: np.ndarray, zones: _Zones,
+    in_box: dict[int, np.ndarray], size: int,
+) -> None:
+    """The stroke is ``owners``'; another box it also marks (a tick there joined to this stroke, not a
+    loop's arc grazing its edge) counts it as its own ink too."""
+    also = [i for i, sel in in_box.items() if i not in owners and _is_mark(ys, xs, sel, zones, i, size)]
+    result.own(label, [*owners, *also])
+
+
+def _beside(
+    ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray, settings: RecognitionSettings
+) -> int | None:
+    """The option a stroke with no mark in any box lies beside (its box and code grown by
+    ``beside_mm``), if one holds most of it."""
+    grow = settings.beside_mm * zones.px_mm
+    best, best_n = None, 0
+    for i in near:
+        x0, y0, x1, y1 = zones.rects[i, 2]
+        n = int(((ys >= y0 - grow) & (ys < y1 + grow) & (xs >= x0 - grow) & (xs < x1 + grow)).sum())
+        if n > best_n:
+            best, best_n = int(i), n
+    return best if best_n >= 0.6 * ys.size else None
