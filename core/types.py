@@ -29,6 +29,10 @@ class Alignment:
     residual_mm: float
     marks_found: int
     perspective_mm: float = 0.0  # how far the four marks are from an affine map: a photo's tilt, ~0 scanned
+    # what the page was aligned on: "marks" (four), "marks-3" (three, the fourth cut off),
+    # "code+marks" (the QR code and the marks it predicts), "code+print" (the QR code, then the
+    # print matched against the blank master), "print" (the print alone), "person"
+    method: str = "marks"
 
 
 @dataclass

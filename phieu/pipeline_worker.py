@@ -30,6 +30,7 @@ from recognition.page import read_page
 from scanner.align import find_alignment, warp_to_layout
 from scanner.identify import identify_page
 from scanner.ingest import read_page as read_scan_page
+from scanner.register import Master
 from scanner.render import render_pdf_page
 from scanner.types import PageError, PageImage
 
@@ -76,6 +77,7 @@ class PageResult:
 
 _CONTEXT: WorkerContext | None = None
 _BLANKS: dict[tuple[str, str, int], BlankMaster] = {}
+_MASTERS: dict[tuple[str, str, int], Master] = {}
 
 
 def init_worker(context: WorkerContext) -> None:
@@ -83,6 +85,7 @@ def init_worker(context: WorkerContext) -> None:
     global _CONTEXT
     _CONTEXT = context
     _BLANKS.clear()
+    _MASTERS.clear()
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
     # the same for tesseract (handwriting drafts): its OpenMP threads spin and halved our OCR speed
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -98,6 +101,17 @@ def blank_master(survey: str, edition: str, page_number: int) -> BlankMaster:
         image = render_pdf_page(context.blank_pdfs[(survey, edition)], page_number - 1, dpi=dpi)
         _BLANKS[key] = prepare_blank(image, dpi=dpi, settings=context.settings.recognition)
     return _BLANKS[key]
+
+
+def registration_master(survey: str, edition: str, page_number: int) -> Master:
+    """The blank master prepared for registration on print (pages with marks missing), cached."""
+    key = (survey, edition, page_number)
+    if key not in _MASTERS:
+        context = _require_context()
+        page = context.editions[(survey, edition)].page(page_number)
+        _MASTERS[key] = Master.from_darkness(blank_master(*key).darkness, dpi=context.settings.recognition.canonical_dpi,
+                                             width_mm=page.width, height_mm=page.height)
+    return _MASTERS[key]
 
 
 def process_page(job: PageJob) -> PageResult:
@@ -163,7 +177,8 @@ def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOut
     dpi = context.settings.recognition.canonical_dpi
     t0 = time.perf_counter()
     scanned = identify_page(
-        page, editions=context.editions, secret=context.secret, settings=context.settings.scan, canonical_dpi=dpi
+        page, editions=context.editions, secret=context.secret, settings=context.settings.scan, canonical_dpi=dpi,
+        masters=registration_master,
     )
     t1 = time.perf_counter()
     timings = {"identify": (t1 - t0) * 1000}

@@ -42,7 +42,8 @@ _BINS = 16  # directions around an option in which a loop's ink is looked for
 _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
 _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
 _CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
-_LOOP_WIDTH_MM = 1.2  # the ink of a closed loop: within this of its hole (a wide pen, a wobble)
+_RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges over print: the rest)
+_LOOP_WIDTH_MM = 2.5  # the ink of a closed loop: within this of its hole (a wide pen, a wobble, bridges)
 _FILLS = 0.15  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
 
 
@@ -116,7 +117,7 @@ def attribute_strokes(
     r0, r1 = max(0, rows[0] - margin), min(new.shape[0], rows[-1] + margin + 1)
     c0, c1 = max(0, cols[0] - margin), min(new.shape[1], cols[-1] + margin + 1)
     crop = new[r0:r1, c0:c1]
-    grouped, closed = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
+    grouped = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         grouped.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
     result.labels[r0:r1, c0:c1] = np.where(crop, labels, 0)  # the bridges carry no ink of their own
@@ -129,7 +130,7 @@ def attribute_strokes(
         stroke = labels[y:y + h, x:x + w] == k
         ys, xs = np.nonzero(stroke & crop[y:y + h, x:x + w])
         if ys.size >= min_px:
-            holes = _holes(stroke & closed[y:y + h, x:x + w], (x + c0, y + r0), zones)
+            holes = _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
             _attribute(k, ys + y + r0, xs + x + c0, holes, zones, regions, result, settings)
     _pooled_doubts(result, zones, settings)
     return result
@@ -195,23 +196,14 @@ def _new_ink(
     return ink_mask & near & unprinted, near & ~unprinted
 
 
-def _rejoined(
-    new: np.ndarray, printed: np.ndarray, *, dpi: float, settings: RecognitionSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """New ink with its gaps bridged, twice: (to tell strokes apart, to find closed loops).
-
-    A stroke crossing a frame, a rule or a bold code is cut there by the blank's grown print, and a
-    skipping pen leaves gaps (``gap_mm``). To tell strokes apart, each piece reaches ``rejoin_mm`` into
-    the print, so both sides of a code meet. To find closed loops only gaps are closed (a closing:
-    print joins ink on both sides of it), so a box's frame never becomes part of a loop.
-    """
+def _rejoined(new: np.ndarray, printed: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> np.ndarray:
+    """New ink with its gaps bridged: a stroke crossing (or running along) a frame, a rule or a bold
+    code is cut there by the blank's grown print, so each piece reaches ``rejoin_mm`` into the print
+    and both sides meet; a skipping pen's gaps (``gap_mm``) are closed."""
     k = px_per_mm(dpi)
     gaps = cv2.morphologyEx(new.view(np.uint8), cv2.MORPH_CLOSE, np.ones((_odd(settings.gap_mm * k),) * 2, np.uint8)) > 0
     reach = np.ones((2 * _odd(settings.rejoin_mm * k) + 1,) * 2, np.uint8)
-    grouped = new | gaps | ((cv2.dilate(new.view(np.uint8), reach) > 0) & printed)
-    across = np.ones((_odd(settings.rejoin_mm * k),) * 2, np.uint8)
-    closed = new | gaps | ((cv2.morphologyEx(new.view(np.uint8), cv2.MORPH_CLOSE, across) > 0) & printed)
-    return grouped, closed
+    return new | gaps | ((cv2.dilate(new.view(np.uint8), reach) > 0) & printed)
 
 
 def _odd(px: float) -> int:
@@ -271,18 +263,26 @@ def _is_mark(ys: np.ndarray, xs: np.ndarray, sel: np.ndarray, zones: _Zones, i: 
     return bool(filled >= _FILLS or min(np.ptp(ys[sel]), np.ptp(xs[sel])) >= 0.4 * zones.side[i])
 
 
-def _holes(stroke: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
-    """The closed loops of a stroke (bool mask at ``origin`` (x, y)): its holes at least a box's
-    quarter in area, as contours (N, 1, 2) of aligned-page (x, y) points."""
+def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
+    """The closed loops of a stroke (bool mask, bridges over print included, at ``origin`` (x, y)):
+    its holes at least a box's quarter in area whose rim is mostly real ink (``ink``, same window),
+    not bridges (print bridged on several sides, a box's frame between two strokes, is no loop).
+    Contours (N, 1, 2) of aligned-page (x, y) points."""
     if stroke.shape[0] < 5 or stroke.shape[1] < 5:
         return []
-    contours, hierarchy = cv2.findContours(stroke.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE,
-                                           offset=origin)
+    contours, hierarchy = cv2.findContours(stroke.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     if hierarchy is None:
         return []
     least = 0.25 * float(np.median(zones.side)) ** 2
-    return [c for c, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
-            if parent >= 0 and cv2.contourArea(c) >= least]
+    near_ink = cv2.dilate(ink.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    holes = []
+    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+        if parent < 0 or cv2.contourArea(contour) < least:
+            continue
+        rim = contour.reshape(-1, 2)
+        if near_ink[rim[:, 1], rim[:, 0]].mean() >= _RIM_INK:
+            holes.append(contour + np.array(origin, np.int32))
+    return holes
 
 
 def _enclosed(
@@ -357,7 +357,8 @@ def _attribute(
     if loops:
         for i in loops:
             result.looped[i] = 1.0
-        _give(result, label, loops, ys, xs, zones, in_box, size)
+        # the loops' own ink (round closed ones) is no mark in the boxes it crosses
+        _give(result, label, loops, ys, xs, zones, {i: sel & ~used for i, sel in in_box.items()}, size)
         return
     marked = [i for i in in_box if _is_mark(ys, xs, in_box[i], zones, i, size)]
     if marked:

@@ -142,7 +142,8 @@ def fit_with_code(
     if residual > settings.fit_residual_max_mm:
         return None  # the points disagree (strong perspective, a decoy taken for a mark): do not guess
     top = cv2.perspectiveTransform(np.array([[[0.0, 0.0], [1.0, 0.0]]]), matrix)[0]
-    return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual, marks_found=found)
+    return Alignment(mm_to_px=matrix, rotation=_rotation_of(top), residual_mm=residual, marks_found=found,
+                     method="code+marks")
 
 
 def code_corners_mm(code_rect: Rect, modules: int) -> np.ndarray:
@@ -364,7 +365,8 @@ def _sizes_match(marks: Sequence[MarkCandidate], side_px: float, settings: ScanS
 def _affine_alignment(affine: np.ndarray, layout: np.ndarray, found: int) -> Alignment:
     matrix = np.vstack([affine, [0.0, 0.0, 1.0]]).astype(np.float64)
     corners = cv2.perspectiveTransform(layout[None, :2].astype(np.float64), matrix)[0]
-    return Alignment(mm_to_px=matrix, rotation=_rotation_of(corners), residual_mm=0.0, marks_found=found)
+    return Alignment(mm_to_px=matrix, rotation=_rotation_of(corners), residual_mm=0.0, marks_found=found,
+                     method="marks-3")
 
 
 def _homography(layout: np.ndarray, points: np.ndarray, found: int) -> Alignment:

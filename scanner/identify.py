@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from core.settings import DEFAULT_SETTINGS, ScanSettings
@@ -30,8 +31,19 @@ from core.types import Alignment, Identification
 from formgen.identity import SheetIdentity, identify_digits, parse_payload, verify
 from formgen.layout import Layout, PageLayout, Rect, RegistrationMark, standard_marks
 from scanner import qr
-from scanner.align import code_misfit_mm, fit_marks, fit_with_code, mm_to_px, px_to_mm, warp_to_layout
+from scanner.align import (
+    _affine_fit,
+    code_corners_mm,
+    code_misfit_mm,
+    fit_marks,
+    fit_with_code,
+    mm_to_px,
+    px_to_mm,
+    warp_to_layout,
+)
 from scanner.marks import MarkCandidate, find_candidates, search_copy
+from scanner.register import Master, refine, search_page
+from scanner.sheet import straighten
 from scanner.tesseract import ocr_text
 from scanner.types import PageImage, ScannedPage
 
@@ -41,6 +53,14 @@ DIGITS_WHITELIST = "0123456789-"
 # WeChat's detector takes seconds on a whole printed page (every letter is a finder candidate);
 # it only ever sees the small QR crop. zxing-cpp (~30 ms) and zbar (~200 ms) read whole pages.
 WHOLE_PAGE_DECODERS = ("zxing", "zbar")
+# White added round a page whose code lost its quiet zone at the paper's edge (mm)
+QUIET_PAD_MM = 6.0
+# Rough transforms of an anchorless page tried, best first, and the correlation they need
+_SEARCHES_TRIED = 3
+_SEARCH_MIN = 0.2
+
+MasterSource = Callable[[str, str, int], Master]
+"""The blank master of (survey, edition, page number), prepared for registration on print."""
 
 
 @dataclass
@@ -67,12 +87,44 @@ def identify_page(
     secret: bytes,
     settings: ScanSettings,
     canonical_dpi: float = DEFAULT_SETTINGS.recognition.canonical_dpi,
+    masters: MasterSource | None = None,
 ) -> ScannedPage:
     """Identify and align one page. Never raises for a bad page: the outcome says what happened.
 
     ``editions`` maps (survey, edition) to its layout; ``canonical_dpi`` is the resolution of the
-    upright page returned for recognition (pass RecognitionSettings.canonical_dpi).
+    upright page returned for recognition (pass RecognitionSettings.canonical_dpi); ``masters``
+    gives blank masters for registration on print, for pages whose marks are not all there (without
+    it such a page is aligned on what marks and code it has, or not at all).
+
+    A photo of the sheet lying on a table is straightened first (``scanner.sheet``); should that
+    page come out unidentified or unaligned (a shadow taken for the sheet's edge), the photo is
+    tried as it came.
     """
+    straight, to_straight = straighten(page, settings=settings)
+    if to_straight is None:
+        return _identify(page, editions, secret, settings, canonical_dpi, masters)
+    found = _identify(straight, editions, secret, settings, canonical_dpi, masters)
+    if found.alignment is not None:  # the transform is of the page as read, like every other page's
+        found.alignment = replace(found.alignment, mm_to_px=np.linalg.inv(to_straight) @ found.alignment.mm_to_px)
+    if found.identification.identity is not None and found.alignment is not None:
+        return found
+    as_taken = _identify(page, editions, secret, settings, canonical_dpi, masters)
+    return as_taken if _rank(as_taken) > _rank(found) else found
+
+
+def _rank(found: ScannedPage) -> int:
+    """How far a page got: identified and aligned, identified, or neither."""
+    return (found.identification.identity is not None) + (found.alignment is not None)
+
+
+def _identify(
+    page: PageImage,
+    editions: Mapping[tuple[str, str], Layout],
+    secret: bytes,
+    settings: ScanSettings,
+    canonical_dpi: float,
+    masters: MasterSource | None,
+) -> ScannedPage:
     clock = _Clock()
     image, dpi = page.image, page.dpi
     small = search_copy(image, dpi=dpi, settings=settings)
@@ -86,14 +138,8 @@ def identify_page(
     clock.lap("marks")
     decoded = _decode(image, alignment, editions, settings)
     clock.lap("qr")
-    if decoded is None and alignment is not None:
-        identity = _ocr_digits(image, alignment, editions, secret, settings)
-        clock.lap("ocr")
-        if identity is not None:
-            return _finish(page, identity, None, "ocr", alignment, editions, canonical_dpi, clock)
-        return _result(page, _outcome("unreadable", clock), alignment)
     if decoded is None:
-        return _result(page, _outcome("no_marks", clock), None)
+        return _without_code(page, alignment, editions, secret, settings, canonical_dpi, clock, masters)
     parsed = parse_payload(decoded.text)
     assert parsed is not None  # the decoder chain accepts phieu payloads only
     key = (parsed.identity.survey, parsed.identity.edition)
@@ -106,8 +152,105 @@ def identify_page(
         candidates = find_candidates(image, dpi=dpi, mark_mm=page_layout.marks[0].size, settings=settings,
                                      small=small)
     alignment = _settle_alignment(page, alignment, candidates, decoded, page_layout, settings)
+    # The code's corners check the marks (_settle_alignment); without them (zbar reads no corners), or
+    # with marks missing, the print checks them, or replaces them.
+    checked = decoded.corners is not None and decoded.modules is not None
+    if (alignment is None or alignment.marks_found < 4 or not checked) and masters is not None:
+        master = masters(key[0], key[1], parsed.identity.page)
+        alignment = _on_print(page, alignment, decoded, page_layout, master, settings) or alignment
     clock.lap("check")
     return _finish(page, parsed.identity, decoded.text, decoded.decoder, alignment, editions, canonical_dpi, clock)
+
+
+def _on_print(
+    page: PageImage, alignment: Alignment | None, decoded: qr.Decoded, page_layout: PageLayout, master: Master,
+    settings: ScanSettings,
+) -> Alignment | None:
+    """The page registered on its print, starting from the marks' fit, else the code's place, else a
+    search of the whole page (None if none of them leads to a fit)."""
+    roughs = [alignment.mm_to_px] if alignment is not None else []
+    if decoded.corners is not None and decoded.modules is not None:
+        code = _affine_fit(code_corners_mm(page_layout.qr, decoded.modules), decoded.corners)
+        roughs.append(np.vstack([code, [0.0, 0.0, 1.0]]))
+    method = "marks+print" if alignment is not None and alignment.marks_found else "code+print"
+    found = alignment.marks_found if alignment is not None else 0
+    for rough in roughs:
+        refined = refine(page.image, rough, master, settings=settings, method=method, marks_found=found)
+        if refined is not None and _agrees_with_code(refined, decoded, page_layout, settings):
+            return refined
+    for _, rough, score in search_page(page.image, dpi=page.dpi, masters={"page": master})[:_SEARCHES_TRIED]:
+        if score < _SEARCH_MIN:
+            break
+        refined = refine(page.image, rough, master, settings=settings, method="print")
+        if refined is not None and _agrees_with_code(refined, decoded, page_layout, settings):
+            return refined
+    return None
+
+
+def _agrees_with_code(alignment: Alignment, decoded: qr.Decoded, page_layout: PageLayout, settings: ScanSettings) -> bool:
+    """A fit on print alone must put the decoded code where the layout prints it (when its corners are known)."""
+    return decoded.corners is None or _code_offset_mm(alignment, decoded, page_layout.qr) <= settings.code_mark_radius_mm
+
+
+def _without_code(
+    page: PageImage, alignment: Alignment | None, editions: Mapping[tuple[str, str], Layout], secret: bytes,
+    settings: ScanSettings, canonical_dpi: float, clock: _Clock, masters: MasterSource | None,
+) -> ScannedPage:
+    """No code could be read: the printed digits, on the marks' alignment, else on one found by
+    matching the page's print with every registered master (a chance triangle of blobs taken for
+    three marks puts the digits line elsewhere: OCR finds nothing there, and the search follows)."""
+    if alignment is not None:
+        found = _identified_by_digits(page, alignment, editions, secret, settings, clock, masters)
+        if found is not None:
+            return _finish(page, found[0], None, "ocr", found[1], editions, canonical_dpi, clock)
+    searched = _search_print(page, editions, settings, masters)
+    clock.lap("search")
+    if searched is not None:
+        found = _identified_by_digits(page, searched, editions, secret, settings, clock, masters)
+        if found is not None:
+            return _finish(page, found[0], None, "ocr", found[1], editions, canonical_dpi, clock)
+    if alignment is not None or searched is not None:
+        return _result(page, _outcome("unreadable", clock), alignment or searched)
+    return _result(page, _outcome("no_marks", clock), None)
+
+
+def _identified_by_digits(
+    page: PageImage, aligned: Alignment, editions: Mapping[tuple[str, str], Layout], secret: bytes,
+    settings: ScanSettings, clock: _Clock, masters: MasterSource | None,
+) -> tuple[SheetIdentity, Alignment] | None:
+    """(identity from the printed digits, the alignment refined on print when marks were missing)."""
+    identity = _ocr_digits(page.image, aligned, editions, secret, settings)
+    clock.lap("ocr")
+    if identity is None:
+        return None
+    if aligned.marks_found < 4 and masters is not None:
+        # on the master of the page the digits name (pages look alike: a search may have matched
+        # another page's grid, a few rows off); a fit on print alone must hold there
+        master = masters(identity.survey, identity.edition, identity.page)
+        method = "print" if aligned.marks_found == 0 else "marks+print"
+        refined = refine(page.image, aligned.mm_to_px, master, settings=settings, method=method,
+                         marks_found=aligned.marks_found)
+        if refined is None and aligned.marks_found == 0:
+            return None
+        aligned = refined or aligned
+    return identity, aligned
+
+
+def _search_print(
+    page: PageImage, editions: Mapping[tuple[str, str], Layout], settings: ScanSettings,
+    masters: MasterSource | None,
+) -> Alignment | None:
+    """The page aligned on its print alone, matched against every registered master (None if none fits)."""
+    if masters is None:
+        return None
+    candidates = {(s, e, p.number): masters(s, e, p.number) for (s, e), lay in editions.items() for p in lay.pages}
+    for key, rough, score in search_page(page.image, dpi=page.dpi, masters=candidates)[:_SEARCHES_TRIED]:
+        if score < _SEARCH_MIN:
+            break
+        found = refine(page.image, rough, candidates[key], settings=settings, method="print")
+        if found is not None:
+            return found
+    return None
 
 
 def _reference_marks(editions: Mapping[tuple[str, str], Layout]) -> list[RegistrationMark]:
@@ -148,7 +291,19 @@ def _decode(
             if found:
                 return _shifted(found[0], origin)
     found = qr.decode(image, accept=_is_payload, decoders=WHOLE_PAGE_DECODERS, rescue=False)
-    return found[0] if found else None
+    if found:
+        return found[0]
+    # a code at the paper's edge may have lost its quiet zone to the scan's border: give it one back
+    pad = int(round(QUIET_PAD_MM * _px_per_mm(image, alignment)))
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    found = qr.decode(padded, accept=_is_payload, decoders=("zxing",), rescue=False)
+    return _shifted(found[0], np.array([-pad, -pad], dtype=np.float64)) if found else None
+
+
+def _px_per_mm(image: np.ndarray, alignment: Alignment | None) -> float:
+    if alignment is not None:
+        return float(np.sqrt(abs(np.linalg.det(alignment.mm_to_px[:2, :2]))))
+    return max(image.shape[:2]) / 297.0  # an A4 page filling the image
 
 
 def _crop(image: np.ndarray, alignment: Alignment, rect: Rect, margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -268,6 +423,35 @@ _DETAILS: dict[str, Callable[[SheetIdentity | None], str]] = {
 }
 
 
+# How a page was identified and aligned when not the usual way (code and four marks), in words a
+# clerk understands: Vietnamese, then English.
+_IDENTIFIED_BY = {
+    "ocr": "Không đọc được mã QR (bị cắt ở mép giấy, rách hoặc bẩn); đã nhận diện phiếu từ dãy số in "
+    "dưới mã. / QR code unreadable; identified from the printed number.",
+}
+_ALIGNED_BY = {
+    "marks-3": "Thiếu một dấu định vị ở góc (góc bị cắt khi quét hoặc bị rách); đã căn trang theo ba dấu "
+    "còn lại. / One corner mark missing; aligned on the other three.",
+    "code+marks": "Thiếu dấu định vị ở góc (góc nằm ngoài vùng quét); đã căn trang theo mã QR và các dấu "
+    "còn lại. / Corner marks missing; aligned on the QR code and the marks left.",
+    "code+print": "Thiếu dấu định vị ở góc (tờ phiếu bị đưa lệch, góc nằm ngoài vùng quét); đã căn trang "
+    "theo mã QR và nội dung in trên phiếu. / Corner marks cut off; aligned on the QR code and the printed "
+    "form.",
+    "marks+print": "Thiếu dấu định vị ở góc; đã căn trang theo các dấu còn lại và nội dung in trên phiếu. / "
+    "Corner marks missing; aligned on the marks left and the printed form.",
+    "print": "Không thấy dấu định vị ở góc; đã căn trang theo nội dung in trên phiếu. / No corner marks; "
+    "aligned on the printed form.",
+}
+
+
+def _how(identity: SheetIdentity, decoder: str, alignment: Alignment) -> str:
+    """What a clerk looking at this page should know: who it is, and how it was found if not the usual way."""
+    words = [f"Đã nhận diện phiếu {_name(identity)}."]
+    words += [_IDENTIFIED_BY[decoder]] if decoder in _IDENTIFIED_BY else []
+    words += [_ALIGNED_BY[alignment.method]] if alignment.method in _ALIGNED_BY else []
+    return " ".join(words)
+
+
 def _name(identity: SheetIdentity | None) -> str:
     if identity is None:
         return ""
@@ -287,11 +471,11 @@ def _result(page: PageImage, ident: Identification, alignment: Alignment | None)
     return ScannedPage(page.source, page.index, ident, alignment, quality=_quality(alignment))
 
 
-def _quality(alignment: Alignment | None) -> dict[str, float]:
+def _quality(alignment: Alignment | None) -> dict[str, float | str]:
     if alignment is None:
         return {"marks_found": 0.0}
     return {"marks_found": float(alignment.marks_found), "residual_mm": round(alignment.residual_mm, 3),
-            "perspective_mm": round(alignment.perspective_mm, 3),
+            "perspective_mm": round(alignment.perspective_mm, 3), "aligned_by": alignment.method,
             "affine": float(alignment.marks_found < 4), "rotation": float(alignment.rotation)}
 
 
@@ -315,7 +499,6 @@ def _finish(
                                height_mm=page_layout.height, dpi=canonical_dpi)
     clock.lap("warp")
     ident = Identification(identity=identity, qr_text=text, decoder=decoder, reason=None,
-                           detail=f"Đã nhận diện phiếu {_name(identity)} (đọc bằng {decoder}).",
-                           timings_ms=clock.timings)
+                           detail=_how(identity, decoder, alignment), timings_ms=clock.timings)
     return ScannedPage(page.source, page.index, ident, alignment, identity.page, canonical,
                        float(canonical_dpi), _quality(alignment))
