@@ -19,6 +19,7 @@ LEAF_MODULES = {  # the contract: no heavy libraries
     "formgen/layout.py": {"reportlab", "cv2", "sqlalchemy"},
     "formgen/identity.py": {"reportlab", "cv2", "sqlalchemy"},
     "formgen/definition.py": {"reportlab", "cv2", "sqlalchemy"},
+    "formgen/indexdef.py": {"reportlab", "cv2", "sqlalchemy", "numpy"},
     "core/settings.py": {"reportlab", "cv2", "sqlalchemy"},
     "core/errors.py": {"reportlab", "cv2", "sqlalchemy", "numpy"},
     "core/types.py": {"reportlab", "cv2", "sqlalchemy"},
