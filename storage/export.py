@@ -14,12 +14,18 @@ Cell values:
 
 Only sheets with at least one page scanned are exported (printed sheets not returned are counted by
 :func:`survey_progress`). The CSV is UTF-8 with a byte-order mark, so Excel shows Vietnamese correctly.
+
+Formula injection: a spreadsheet runs a cell that begins with ``=``, ``+``, ``-``, ``@`` (and, in some,
+a tab or carriage return) as a formula, and a transcribed write-in may begin so. :func:`write_csv`
+passes every cell through :func:`spreadsheet_text`, which puts an apostrophe before such a cell
+unless it is a plain number (``-5``, ``+3.5`` stay numbers).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -37,6 +43,18 @@ MISSING = "?MISSING"
 SHEET_COLUMNS = ("serial", "unit", "status")
 HANDWRITING_KINDS = {"writein", "text"}
 ANSWER_ITEM_KINDS = ("answer", "writein", "second")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_text(cell: Any) -> str:
+    """A cell's text, safe to open in a spreadsheet: a leading apostrophe before anything a
+    spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``); plain
+    numbers are left as they are."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _survey(session: Session, survey_code: str) -> Survey:
@@ -164,15 +182,16 @@ def _scanned_pages(session: Session, survey_id: int) -> dict[int, set[int]]:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a UTF-8 (with BOM) CSV; the file appears complete or not at all."""
+    """Write a UTF-8 (with BOM) CSV, cells made safe by :func:`spreadsheet_text`; the file appears
+    complete or not at all."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
+            writer.writerow([spreadsheet_text(c) for c in header])
+            writer.writerows([spreadsheet_text(c) for c in row] for row in rows)
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"{path}: không ghi được tệp CSV / cannot write the CSV: {exc}") from exc
