@@ -117,7 +117,7 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
         keys = column_keys(layout)
         names.update(keys)
         columns += [c for c in keys.values() if c not in columns]
-    pages_of_column = {eid: _pages_by_column(layout) for eid, layout in layouts.items()}
+    pages_of_column = {eid: pages_by_column(layout) for eid, layout in layouts.items()}
 
     sheets = session.execute(
         select(Sheet.id, Sheet.serial, Sheet.status, Sheet.edition_id, Unit.code)
@@ -155,7 +155,7 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
     return [*SHEET_COLUMNS, *columns], rows
 
 
-def _pages_by_column(layout: Layout) -> dict[str, int]:
+def pages_by_column(layout: Layout) -> dict[str, int]:
     """The page each answer column is printed on (a question's first page)."""
     pages: dict[str, int] = {}
     for q in layout.questions:
