@@ -85,6 +85,7 @@ class SurveyData:
     serials: list[int]  # returned sheets, by serial
     sheet_ids: list[int]
     sheet_units: list[int | None]  # unit id of each returned sheet
+    statuses: list[str]  # sheet status of each returned sheet
     cells: dict[str, list[str | None]]  # column name -> one cell per returned sheet
     units: dict[int, UnitInfo]
     printed: int  # sheets printed
@@ -129,7 +130,7 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
     return SurveyData(
         code=survey.code, title=survey.title, definition=_definition(latest), layout=layouts[latest.id],
         columns=columns, serials=[r[1] for r in returned], sheet_ids=[r[0] for r in returned],
-        sheet_units=[r[2] for r in returned], cells=cells, units=_units(session),
+        sheet_units=[r[2] for r in returned], statuses=[r[4] for r in returned], cells=cells, units=_units(session),
         printed=len(session.scalars(select(Sheet.id).where(Sheet.survey_id == survey.id)).all()),
         unknown_pages=len(session.scalars(select(Page.id).where(Page.status == "unidentified",
                                                                 Page.sheet_id.is_(None))).all()),
@@ -137,17 +138,17 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
     )
 
 
-def _returned_sheets(session: Session, survey_id: int) -> list[tuple[int, int, int | None, int]]:
-    """(sheet id, serial, unit id, edition id) of every sheet with a page scanned, by serial."""
+def _returned_sheets(session: Session, survey_id: int) -> list[tuple[int, int, int | None, int, str]]:
+    """(sheet id, serial, unit id, edition id, status) of every sheet with a page scanned, by serial."""
     scanned = select(Page.sheet_id).where(Page.sheet_id.is_not(None),
                                           Page.status.in_(("identified", "duplicate", "unidentified")))
     rows = session.execute(
-        select(Sheet.id, Sheet.serial, Sheet.unit_id, Sheet.edition_id)
+        select(Sheet.id, Sheet.serial, Sheet.unit_id, Sheet.edition_id, Sheet.status)
         .where(Sheet.survey_id == survey_id, Sheet.id.in_(scanned)).order_by(Sheet.serial))
-    return [(a, b, c, d) for a, b, c, d in rows]
+    return [(a, b, c, d, e) for a, b, c, d, e in rows]
 
 
-def _fill_absent(session: Session, survey_id: int, returned: list[tuple[int, int, int | None, int]],
+def _fill_absent(session: Session, survey_id: int, returned: list[tuple[int, int, int | None, int, str]],
                  cells: dict[str, list[str | None]], asked: dict[int, set[str]], page_of: dict[int, dict[str, int]],
                  index: dict[int, int]) -> None:
     """Cells without a stored answer: not asked, page unidentified, page missing, or (None) unexplained."""
@@ -164,7 +165,7 @@ def _fill_absent(session: Session, survey_id: int, returned: list[tuple[int, int
         if waiting_sheet is not None:
             waiting.setdefault(waiting_sheet, set()).add(waiting_page or 0)
     for name, column in cells.items():
-        for sheet_id, _serial, _unit, edition_id in returned:
+        for sheet_id, _serial, _unit, edition_id, _status in returned:
             row = index[sheet_id]
             if column[row] is not None:
                 continue
@@ -196,7 +197,7 @@ def _column(q: QuestionLayout, item: str, name: str, region: object) -> Column:
     options = tuple((o.value, o.label) for o in q.options)
     if region is not None:  # a write-in line: named after its option
         value = getattr(region, "option_value", None)
-        label = next((lab for code, lab in options if code == value), "")
+        label = next((lab for code, lab in options if code == value), "") or "chữ viết"
         return Column(name, q.id, item, "writein", q.text, label, (), dict(q.tags))
     row = next((i for i in q.items if i.id == item), None) if item else None
     tags = dict(row.tags) if row is not None else dict(q.tags)
