@@ -17,12 +17,13 @@ one of the markers of an answer still open:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import DefinitionError
@@ -89,8 +90,12 @@ class SurveyData:
     cells: dict[str, list[str | None]]  # column name -> one cell per returned sheet
     units: dict[int, UnitInfo]
     printed: int  # sheets printed
+    printed_units: dict[int | None, int]  # sheets printed per unit id
     unknown_pages: int  # unidentified pages whose sheet is not known (may belong to this survey)
     computed_at: datetime
+    scanned_from: datetime | None = None  # first and last page scanned
+    scanned_to: datetime | None = None
+    scope_unit: UnitInfo | None = None  # set by :func:`subset`
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -127,14 +132,18 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
         value = REVIEW if answer_id in second else cell_value(kind, status, state, machine, final)
         cells[name][row] = value
     _fill_absent(session, survey.id, returned, cells, asked, page_of, index)
+    printed: dict[int | None, int] = dict(session.execute(  # type: ignore[arg-type]
+        select(Sheet.unit_id, func.count(Sheet.id)).where(Sheet.survey_id == survey.id).group_by(Sheet.unit_id)).all())
+    first, last = session.execute(select(func.min(Page.processed_at), func.max(Page.processed_at))
+                                  .join(Sheet, Sheet.id == Page.sheet_id).where(Sheet.survey_id == survey.id)).one()
     return SurveyData(
         code=survey.code, title=survey.title, definition=_definition(latest), layout=layouts[latest.id],
         columns=columns, serials=[r[1] for r in returned], sheet_ids=[r[0] for r in returned],
         sheet_units=[r[2] for r in returned], statuses=[r[4] for r in returned], cells=cells, units=_units(session),
-        printed=len(session.scalars(select(Sheet.id).where(Sheet.survey_id == survey.id)).all()),
+        printed=sum(printed.values()), printed_units=printed,
         unknown_pages=len(session.scalars(select(Page.id).where(Page.status == "unidentified",
                                                                 Page.sheet_id.is_(None))).all()),
-        computed_at=datetime.now(UTC),
+        computed_at=datetime.now(UTC), scanned_from=first, scanned_to=last,
     )
 
 
@@ -228,3 +237,30 @@ def _parse_definition(text: str, name: str) -> Definition | None:
         log.warning("edition %s: stored definition not valid any more (%s); no index", name, exc)
         return None
 
+
+
+def subset(data: SurveyData, unit_code: str) -> SurveyData:
+    """The same survey restricted to the sheets of one unit and the units below it."""
+    from core.errors import NotFoundError
+
+    unit = next((u for u in data.units.values() if u.code == unit_code), None)
+    if unit is None:
+        raise NotFoundError(f"Không có đơn vị {unit_code} / no unit {unit_code}")
+
+    def inside(unit_id: int | None) -> bool:
+        seen: set[int] = set()
+        while unit_id is not None and unit_id in data.units and unit_id not in seen:
+            if unit_id == unit.id:
+                return True
+            seen.add(unit_id)
+            unit_id = data.units[unit_id].parent_id
+        return False
+
+    rows = [i for i, u in enumerate(data.sheet_units) if inside(u)]
+    return dataclasses.replace(
+        data, serials=[data.serials[i] for i in rows], sheet_ids=[data.sheet_ids[i] for i in rows],
+        sheet_units=[data.sheet_units[i] for i in rows], statuses=[data.statuses[i] for i in rows],
+        cells={name: [cells[i] for i in rows] for name, cells in data.cells.items()},
+        printed=sum(n for u, n in data.printed_units.items() if inside(u)),
+        printed_units={u: n for u, n in data.printed_units.items() if inside(u)}, unknown_pages=data.unknown_pages,
+        scope_unit=unit)

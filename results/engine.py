@@ -19,6 +19,12 @@ from results.dataset import MISSING, NOT_ASKED, REVIEW, UNIDENTIFIED, SurveyData
 
 log = logging.getLogger(__name__)
 ALL = "ALL"  # the unit code of the whole survey in results
+KIND_NAMES = {"province": "tỉnh", "district": "huyện", "commune": "xã", "village": "thôn", "counter": "quầy",
+              "unit": "đơn vị"}  # unit kinds in words (others are shown as they are)
+
+
+def kind_name(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFoundError
-from results.dataset import SurveyData, load_survey
+from results.dataset import SurveyData, load_survey, subset
 from results.distribution import Distribution, check, distributions
 from results.engine import Results, compute, unit_kinds
 from storage.models import Survey
@@ -26,18 +26,26 @@ class Computed:
 
 
 def survey_results(session: Session, survey: str, *, by: Iterable[str] = (), against: str | None = None,
-                   reconcile: bool = True) -> Computed:
+                   unit: str | None = None, reconcile: bool = True) -> Computed:
     """The index of ``survey`` (units of the kinds in ``by``; ``"all"`` = every kind), compared with
-    ``against`` or the questionnaire's ``previous`` round when that survey is registered.
+    ``against`` or the questionnaire's ``previous`` round when that survey is registered; with
+    ``unit``, only the sheets of that unit and the units below it.
 
     Refuses (:class:`core.errors.ReconciliationError`) when any question's totals do not reconcile.
     """
     data = load_survey(session, survey)
+    if unit is not None:
+        data = subset(data, unit)
     found = distributions(data)
     if reconcile:
         check(data, found)
-    kinds = [k for kind in by for k in (unit_kinds(data) if kind == "all" else [kind])]
+    known = unit_kinds(data)
+    if data.scope_unit is not None:  # only the levels below the unit reported on
+        known = known[known.index(data.scope_unit.kind) + 1:] if data.scope_unit.kind in known else known
+    kinds = [k for kind in by for k in (known if kind == "all" else [kind])]
     previous = _previous(session, data, against)
+    if previous is not None and unit is not None:
+        previous = subset(previous, unit) if any(u.code == unit for u in previous.units.values()) else None
     return Computed(compute(data, by=kinds, previous=previous), data, found)
 
 

@@ -229,3 +229,25 @@ def decide(db: Database, decisions: list[tuple[int, str, str, str | None]], surv
             open_item = s.scalar(select(ReviewItem).where(ReviewItem.answer_id == answer.id, ReviewItem.status == "open"))
             assert open_item is not None, (serial, question, item)
             rq.decide(s, open_item.id, user, value, open_item.version)
+
+
+def workspace(tmp_path: Path) -> Path:
+    """A workspace folder (its own SQLite file) holding the dataset; for the command-line tests."""
+    from phieu.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "ws", database_url=f"sqlite:///{tmp_path / 'ws' / 'phieu.sqlite3'}")
+    db = Database.for_workspace(ws)
+    build(db, FileStore(ws.files_dir), tmp_path)
+    db.dispose()
+    return ws.home
+
+
+def corrupt(home: Path) -> None:
+    """Store an answer whose code is not on the scale (sheet 8, B1.o1): totals stop reconciling."""
+    db = Database.open(f"sqlite:///{home / 'phieu.sqlite3'}")
+    with db.session() as s:
+        sheet = s.scalar(select(Sheet).join(Survey).where(Survey.code == SURVEY, Sheet.serial == 8))
+        assert sheet is not None
+        s.add(Answer(sheet_id=sheet.id, question="B1", item="o1", kind="grid", machine_value="4;5",
+                     machine_state="answered", status="accepted", final_value="4;5"))
+    db.dispose()

@@ -12,7 +12,6 @@ import results_helpers as h
 from click.testing import CliRunner
 
 from phieu.cli import main
-from phieu.workspace import Workspace
 from results.dataset import load_survey
 from results.exports import CODEBOOK_COLUMNS, LONG_COLUMNS, long_rows, wide_table
 from storage.db import Database
@@ -21,11 +20,7 @@ from storage.files import FileStore
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    ws = Workspace.open(tmp_path / "ws", database_url=f"sqlite:///{tmp_path / 'ws' / 'phieu.sqlite3'}")
-    db = Database.for_workspace(ws)
-    h.build(db, FileStore(ws.files_dir), tmp_path)
-    db.dispose()
-    return ws.home
+    return h.workspace(tmp_path)
 
 
 def _export(home: Path, *args: str) -> str:
@@ -164,17 +159,7 @@ def test_results_command_writes_csv_and_json_and_says_the_index(home: Path) -> N
 
 
 def test_results_refuse_totals_that_do_not_reconcile(home: Path) -> None:
-    from sqlalchemy import select
-
-    from storage.models import Answer, Sheet, Survey
-
-    db = Database.for_workspace(Workspace.open(home, database_url=f"sqlite:///{home / 'phieu.sqlite3'}"))
-    with db.session() as s:
-        sheet = s.scalar(select(Sheet).join(Survey).where(Survey.code == h.SURVEY, Sheet.serial == 8))
-        assert sheet is not None
-        s.add(Answer(sheet_id=sheet.id, question="B1", item="o1", kind="grid", machine_value="4;5",
-                     machine_state="answered", status="accepted", final_value="4;5"))
-    db.dispose()
+    h.corrupt(home)
     result = CliRunner().invoke(main, ["--home", str(home), "results", h.SURVEY, "--out", str(home / "r.csv")])
     assert result.exit_code == 11 and "B1.o1" in result.output and "phiếu 8" in result.output
     assert not (home / "r.csv").exists()

@@ -71,6 +71,28 @@ def _say_index(results: Any) -> None:
                    f"{results.unknown_pages} trang không rõ phiếu / pages of unknown sheet")
 
 
+@click.command("report")
+@click.argument("survey")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PDF file to write.")
+@click.option("--unit", default=None, metavar="CODE", help="Only this unit and the units below it.")
+@click.option("--by", "by", multiple=True, metavar="LEVEL", help="Unit kinds ranked in the report (default: all below the scope).")
+@click.option("--against", default=None, metavar="SURVEY", help="Earlier round to compare with (default: the questionnaire's index.previous).")
+@click.pass_obj
+def report_command(app: AppContext, survey: str, out: Path, unit: str | None, by: tuple[str, ...],
+                   against: str | None) -> None:
+    """Báo cáo PDF tiếng Việt / the Vietnamese PDF report (refused when totals do not reconcile)."""
+    from results.report import write_report
+    from results.service import survey_results
+
+    db = _db(app)
+    with db.session() as session:
+        computed = survey_results(session, survey, by=by or ("all",), against=against, unit=unit)
+    db.dispose()
+    pages = write_report(computed, out, settings=app.workspace().settings.results)
+    _say_index(computed.results)
+    click.echo(f"Đã ghi / wrote {out} ({pages} trang / pages)")
+
+
 @click.command("export")
 @click.argument("survey")
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
@@ -108,4 +130,4 @@ def export_command(app: AppContext, survey: str, fmt: str, labels: bool, out: Pa
     click.echo(f"Đã ghi / wrote {out} ({count} {unit})")
 
 
-COMMANDS: list[click.Command] = [results_command, export_command]
+COMMANDS: list[click.Command] = [results_command, report_command, export_command]
