@@ -137,3 +137,10 @@ def histogram(values: Sequence[int], *, title: str = "", dpi: int = 150) -> byte
         axes.set_title(title, fontsize=10, family=FONT, loc="left")
     _style(axes)
     return _png(figure, dpi)
+
+
+def message(text: str, *, dpi: int = 150) -> bytes:
+    """A small picture holding only ``text`` (where there is nothing to draw)."""
+    figure = _figure(5.0, 0.8)
+    figure.text(0.5, 0.5, text, ha="center", va="center", fontsize=10, family=FONT, color="#556677")
+    return _png(figure, dpi)
