@@ -135,6 +135,12 @@ def demo(ctx: click.Context, demo_home: Path | None, sheets: int, no_serve: bool
         f"{score.review} cần duyệt / to review ({score.review_share:.1%})"
     )
     click.echo(f"CSV: {result.export_path}")
+    if result.results is not None:
+        r = result.results
+        value = "—" if r.overall is None else f"{r.overall:.2f}".replace(".", ",") + " %"
+        note = f" (tạm tính / provisional: {r.open_answers} câu trả lời chưa xong / answers open)" if r.provisional else ""
+        click.echo(f"{r.title}: {value}{note}")
+        click.echo(f"Báo cáo / report: {r.report_path}\nXLSX: {r.xlsx_path}\nSPSS: {r.sav_path}")
     click.echo(f"Xong sau / done in {time.perf_counter() - started:.0f} s. Không gian làm việc / workspace: {result.home}")
     if no_serve:
         return
