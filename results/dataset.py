@@ -30,7 +30,7 @@ from core.errors import DefinitionError
 from formgen.definition import Definition, load_definition
 from formgen.layout import Layout, QuestionLayout
 from storage.export import MISSING as _MISSING
-from storage.export import REVIEW, cell_value, column_keys, pages_by_column
+from storage.export import REVIEW, cell_value_sql, column_keys, pages_by_column
 from storage.export import _survey as find_survey
 from storage.models import Answer, Edition, Page, ReviewItem, Sheet, SheetPage, Unit
 
@@ -118,19 +118,20 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
     returned = _returned_sheets(session, survey.id)
     index = {sheet_id: i for i, (sheet_id, *_rest) in enumerate(returned)}
     cells: dict[str, list[str | None]] = {c.name: [None] * len(returned) for c in columns}
-    second = set(session.scalars(
-        select(ReviewItem.answer_id).where(ReviewItem.survey_id == survey.id, ReviewItem.status == "open",
-                                           ReviewItem.answer_id.is_not(None))))
-    query = (select(Answer.id, Answer.sheet_id, Answer.question, Answer.item, Answer.kind, Answer.status,
-                    Answer.machine_state, Answer.machine_value, Answer.final_value)
+    query = (select(Answer.sheet_id, Answer.question, Answer.item, cell_value_sql())
              .join(Sheet, Sheet.id == Answer.sheet_id).where(Sheet.survey_id == survey.id))
-    for answer_id, sheet_id, question, item, kind, status, state, machine, final in session.execute(query):
+    for sheet_id, question, item, value in session.execute(query):
         row = index.get(sheet_id)
         name = names.get((question, item))
-        if row is None or name is None:
-            continue
-        value = REVIEW if answer_id in second else cell_value(kind, status, state, machine, final)
-        cells[name][row] = value
+        if row is not None and name is not None:
+            cells[name][row] = value
+    second = (select(Answer.sheet_id, Answer.question, Answer.item)  # decided once, a second review pending
+              .join(ReviewItem, ReviewItem.answer_id == Answer.id)
+              .where(ReviewItem.survey_id == survey.id, ReviewItem.status == "open", Answer.status != "review"))
+    for sheet_id, question, item in session.execute(second):
+        row, name = index.get(sheet_id), names.get((question, item))
+        if row is not None and name is not None:
+            cells[name][row] = REVIEW
     _fill_absent(session, survey.id, returned, cells, asked, page_of, index)
     printed: dict[int | None, int] = dict(session.execute(  # type: ignore[arg-type]
         select(Sheet.unit_id, func.count(Sheet.id)).where(Sheet.survey_id == survey.id).group_by(Sheet.unit_id)).all())

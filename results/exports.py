@@ -21,7 +21,7 @@ from typing import Any
 
 from core.errors import StorageError
 from results.dataset import MISSING, NOT_ASKED, REVIEW, UNIDENTIFIED, Column, SurveyData
-from storage.export import SHEET_COLUMNS, write_csv
+from storage.export import FORMULA_STARTS, SHEET_COLUMNS, write_csv
 
 LONG_COLUMNS = ("serial", "unit", "column", "question", "item", "value", "status")
 CODEBOOK_COLUMNS = ("column", "sav_name", "question", "item", "kind", "label", "values", "tags")
@@ -70,22 +70,23 @@ def wide_table(data: SurveyData, *, labels: bool = False) -> tuple[list[str], li
 
 def long_rows(data: SurveyData, *, labels: bool = False) -> Iterator[list[str]]:
     """One row per answer: serial, unit, column, question, item, value, status."""
+    serials = [str(s) for s in data.serials]
+    units = [unit_code(data, i) for i in range(len(serials))]
     for column in data.columns:
+        item = "" if column.kind == "writein" else column.item
         for i, cell in enumerate(data.cells[column.name]):
             if cell == NOT_ASKED:
                 continue
-            status = _status(cell)
+            status = "unexplained" if cell is None else STATUS_OF_CELL.get(cell, "answered")
             value = "" if cell is None or cell in STATUS_OF_MARKER else _cell(column, cell, labels)
-            item = "" if column.kind == "writein" else column.item
-            yield [str(data.serials[i]), unit_code(data, i), column.name, column.question, item, value, status]
+            yield [serials[i], units[i], column.name, column.question, item, value, status]
+
+
+STATUS_OF_CELL = {**STATUS_OF_MARKER, "": "blank", "*": "invalid"}
 
 
 def _status(cell: str | None) -> str:
-    if cell is None:
-        return "unexplained"
-    if cell in STATUS_OF_MARKER:
-        return STATUS_OF_MARKER[cell]
-    return {"": "blank", "*": "invalid"}.get(cell, "answered")
+    return "unexplained" if cell is None else STATUS_OF_CELL.get(cell, "answered")
 
 
 def codebook_rows(data: SurveyData, sav_names: dict[str, str] | None = None) -> list[list[str]]:
@@ -139,34 +140,38 @@ def write_xlsx(data: SurveyData, path: Path, *, labels: bool = False) -> int:
                                          and all(code.isdigit() for code, _ in c.options))}
     numeric.add(0)  # serial
 
-    def cell(value: Any, *, text_only: bool = False, font: Any = None) -> Any:
-        return _xlsx_cell(WriteOnlyCell, sheet, value, number=not text_only, font=font)
+    def header_row(names: Any) -> list[Any]:
+        cells = []
+        for name in names:
+            cell = WriteOnlyCell(sheet, name)
+            cell.font = bold
+            cells.append(cell)
+        return cells
 
-    sheet.append([cell(h, text_only=True, font=bold) for h in header])
+    def value(text: str, number: bool) -> Any:
+        """Plain values are fastest; only text a spreadsheet could run gets a typed cell."""
+        if not text:
+            return None
+        if number and text.isdigit() and len(text) < 16:
+            return int(text)
+        if text[0] in FORMULA_STARTS:
+            cell = WriteOnlyCell(sheet, text)
+            cell.data_type = "s"  # text, never a formula
+            cell.quotePrefix = True  # and it stays text when a person edits it
+            return cell
+        return text
+
+    sheet.append(header_row(header))
     for row in rows:
-        sheet.append([cell(v, text_only=i not in numeric) for i, v in enumerate(row)])
+        sheet.append([value(v, i in numeric) for i, v in enumerate(row)])
     book = workbook.create_sheet("Từ điển biến")
     book.freeze_panes = "A2"
-    book.append([cell(h, text_only=True, font=bold) for h in CODEBOOK_COLUMNS])
+    sheet = book  # value() makes its cells for the sheet being written
+    book.append(header_row(CODEBOOK_COLUMNS))
     for row in codebook_rows(data):
-        book.append([cell(v, text_only=True) for v in row])
+        book.append([value(v, False) for v in row])
     save_atomic(path, workbook.save)
     return len(rows)
-
-
-def _xlsx_cell(factory: Callable[..., Any], sheet: Any, value: str, *, number: bool, font: Any) -> Any:
-    """A typed cell: an integer where the column is numeric and the text is one; text otherwise,
-    typed as text with Excel's quote prefix (so ``=...`` is never a formula, even after editing)."""
-    if number and value.lstrip("-").isdigit() and len(value) < 16:
-        made = factory(sheet, int(value))
-    else:
-        made = factory(sheet, value)
-        made.data_type = "s"
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            made.quotePrefix = True
-    if font is not None:
-        made.font = font
-    return made
 
 
 def save_atomic(path: Path, save: Callable[[str], None]) -> None:

@@ -162,3 +162,17 @@ def test_transcribed_formulas_are_neutralised_in_the_csv(scanned: Database, tmp_
 ])
 def test_spreadsheet_text(cell: object, safe: str) -> None:
     assert spreadsheet_text(cell) == safe
+
+
+def test_the_sql_cell_value_follows_the_same_rules(scanned: Database) -> None:
+    from storage.export import cell_value, cell_value_sql
+
+    with scanned.session() as s:  # every state the fixture holds, plus decided and signed-off answers
+        decided = s.scalars(select(Answer).where(Answer.status == "review")).all()
+        decided[0].status, decided[0].final_value = "reviewed", "*"
+        decided[1].status, decided[1].final_value = "final", None
+    with scanned.session() as s:
+        rows = s.execute(select(Answer.kind, Answer.status, Answer.machine_state, Answer.machine_value,
+                                Answer.final_value, cell_value_sql())).all()
+    assert len({(r[0], r[1], r[2]) for r in rows}) >= 6
+    assert [r[5] for r in rows] == [cell_value(*r[:5]) for r in rows]
