@@ -137,13 +137,13 @@ def questionnaire(survey: str = SURVEY) -> str:
     return QUESTIONNAIRE.format(survey=survey, previous=previous)
 
 
-def _choice(question: str, value: str | None, *, item: str = "", kind: str = "single") -> AnswerReading:
+def choice(question: str, value: str | None, *, item: str = "", kind: str = "single") -> AnswerReading:
     if value == R:
         return ans(question, None, item=item, kind=kind, state="multiple", review=True, reason="multiple_marks")
     return ans(question, value, item=item, kind=kind, state="answered" if value else "blank")
 
 
-def _hand(question: str, value: str | None, *, item: str = "", kind: str = "writein") -> AnswerReading:
+def hand(question: str, value: str | None, *, item: str = "", kind: str = "writein") -> AnswerReading:
     if value == INK:
         return ans(question, None, item=item, kind=kind, state="ink", review=True, reason="writein", ocr="?")
     return ans(question, None, item=item, kind=kind, state="no_ink")
@@ -152,13 +152,14 @@ def _hand(question: str, value: str | None, *, item: str = "", kind: str = "writ
 def page1(a1: str | None, a2: str | None, w3: str | None, a3: str | None, grid: tuple[str | None, ...]) -> list[AnswerReading]:
     number = (ans("A3", None, kind="number", state="unreadable", review=True, reason="unreadable_digit") if a3 == R
               else ans("A3", a3, kind="number", state="answered" if a3 else "blank"))
-    return [_choice("A1", a1), _choice("A2", a2, kind="multiple"), _hand("A2", w3, item="A2:w3"), number,
-            _hand("A3", None, item="A3:write"),
-            *[_choice("B1", v, item=row, kind="grid") for row, v in zip(ROWS, grid, strict=True)]]
+    return [choice("A1", a1), choice("A2", a2, kind="multiple"), hand("A2", w3, item="A2:w3"), number,
+            hand("A3", None, item="A3:write"),
+            *[choice("B1", v, item=row, kind="grid") for row, v in zip(ROWS, grid, strict=True)]]
 
 
-def _outcome(survey: str, index: int, serial: int, page: int, answers: list[AnswerReading] | None) -> PageOutcome:
-    ident = Identification(identity=SheetIdentity(survey, "1", serial, page), qr_text=f"{survey}-{serial}-{page}",
+def outcome(survey: str, index: int, serial: int, page: int, answers: list[AnswerReading] | None,
+             edition: str = "1") -> PageOutcome:
+    ident = Identification(identity=SheetIdentity(survey, edition, serial, page), qr_text=f"{survey}-{serial}-{page}",
                            decoder="zxing")
     png = hashlib.sha256(f"{survey}-{serial}-{page}".encode()).digest()
     if answers is None:  # identified by its code, but the page could not be aligned
@@ -176,7 +177,7 @@ def _register(db: Database, store: FileStore, survey: str, blocks: list[tuple[st
             surveys.allocate_serials(s, survey, "1", count, units=[unit], actor="test")
 
 
-def _scan(db: Database, store: FileStore, path: Path, outcomes: list[PageOutcome]) -> None:
+def scan(db: Database, store: FileStore, path: Path, outcomes: list[PageOutcome]) -> None:
     path.write_bytes(path.name.encode())
     with db.session() as s:
         scan_file, _ = register_file(s, store, path, start_batch(s, "cli", "test"))
@@ -201,17 +202,17 @@ def build(db: Database, store: FileStore, tmp_path: Path) -> None:
     _register(db, store, EARLIER, [("C11", 2), ("C21", 2)])
     outcomes: list[PageOutcome] = []
     for serial, (_unit, a1, a2, w3, a3, grid, b2) in SHEETS.items():
-        outcomes.append(_outcome(SURVEY, len(outcomes), serial, 1, page1(a1, a2, w3, a3, grid)))
+        outcomes.append(outcome(SURVEY, len(outcomes), serial, 1, page1(a1, a2, w3, a3, grid)))
         if b2 != "missing":
-            outcomes.append(_outcome(SURVEY, len(outcomes), serial, 2, [_hand("B2", b2, kind="text")]))
-    outcomes.append(_outcome(SURVEY, len(outcomes), 8, 1, None))
-    outcomes.append(_outcome(SURVEY, len(outcomes), 8, 2, [_hand("B2", None, kind="text")]))
-    _scan(db, store, tmp_path / "kq-2024.pdf", outcomes)
+            outcomes.append(outcome(SURVEY, len(outcomes), serial, 2, [hand("B2", b2, kind="text")]))
+    outcomes.append(outcome(SURVEY, len(outcomes), 8, 1, None))
+    outcomes.append(outcome(SURVEY, len(outcomes), 8, 2, [hand("B2", None, kind="text")]))
+    scan(db, store, tmp_path / "kq-2024.pdf", outcomes)
     earlier = []
     for serial, (_unit, grid) in EARLIER_SHEETS.items():
-        earlier.append(_outcome(EARLIER, len(earlier), serial, 1, page1("1", "1", None, "40", tuple(grid))))
-        earlier.append(_outcome(EARLIER, len(earlier), serial, 2, [_hand("B2", None, kind="text")]))
-    _scan(db, store, tmp_path / "kq-2023.pdf", earlier)
+        earlier.append(outcome(EARLIER, len(earlier), serial, 1, page1("1", "1", None, "40", tuple(grid))))
+        earlier.append(outcome(EARLIER, len(earlier), serial, 2, [hand("B2", None, kind="text")]))
+    scan(db, store, tmp_path / "kq-2023.pdf", earlier)
     decide(db, DECISIONS)
 
 
