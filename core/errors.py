@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 7
     CONFLICT = 8
     PAGES_NEED_ATTENTION = 10
+    DO_NOT_RECONCILE = 11
 
 
 class PhieuError(Exception):
@@ -66,6 +67,12 @@ class ConflictError(PhieuError):
     exit_code = ExitCode.CONFLICT
 
 
+class ReconciliationError(PhieuError):
+    """Result totals do not add up to the sheets returned (the message says where they break)."""
+
+    exit_code = ExitCode.DO_NOT_RECONCILE
+
+
 EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.UNEXPECTED: "unexpected error",
@@ -77,4 +84,5 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.NOT_FOUND: "named thing not found",
     ExitCode.CONFLICT: "conflict with stored state",
     ExitCode.PAGES_NEED_ATTENTION: "scan finished, but some pages need attention (unidentified or duplicate)",
+    ExitCode.DO_NOT_RECONCILE: "result totals do not reconcile with the sheets returned",
 }

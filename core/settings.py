@@ -94,11 +94,19 @@ class ReviewSettings(_Section):
     max_upload_mb: int = Field(512, description="Largest browser upload of scan files accepted at once (MB).")
 
 
+class ResultsSettings(_Section):
+    chart_dpi: int = Field(150, ge=72, description="Resolution of the charts in reports and on the results page (dots per inch).")
+    display_decimals: int = Field(2, ge=0, le=6, description="Decimals shown for index values in reports and on pages (files keep full precision).")
+    top_units: int = Field(5, ge=1, description="How many units the report names as the highest and the lowest.")
+    chart_units_max: int = Field(40, ge=2, description="Unit rankings with more units than this are shown as a table only, without a chart.")
+
+
 class Settings(_Section):
     form: FormSettings = FormSettings()
     scan: ScanSettings = ScanSettings()
     recognition: RecognitionSettings = RecognitionSettings()
     review: ReviewSettings = ReviewSettings()
+    results: ResultsSettings = ResultsSettings()
 
 
 DEFAULT_SETTINGS = Settings()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from core.errors import DefinitionError
 from formgen.identity import EDITION_PATTERN, SURVEY_ID_PATTERN
+from formgen.indexdef import IndexConfig, check_index
 
 QuestionType = Literal["single", "multiple", "grid", "number", "text"]
 QUESTION_TYPES = ("single", "multiple", "grid", "number", "text")
@@ -89,6 +90,7 @@ class Definition(_Model):
     introduction: str = ""
     instructions: str = ""
     sections: list[Section]
+    index: IndexConfig | None = None  # the satisfaction index (formgen/indexdef.py)
     source_name: str = Field("", exclude=True)
 
     def questions(self) -> Iterator[tuple[Section, Question]]:
@@ -218,6 +220,7 @@ def _check(d: Definition, lines: dict[Path_, int]) -> list[tuple[int, str]]:
     if not d.sections:
         problems.append((lines.get(("sections",), 1), "there are no sections"))
     seen: dict[str, int] = {}
+    question_at: dict[str, Path_] = {}
     for s, section in enumerate(d.sections):
         if not section.questions:
             problems.append((lines.get(("sections", s), 1), f"section '{section.title}' has no questions"))
@@ -226,7 +229,10 @@ def _check(d: Definition, lines: dict[Path_, int]) -> list[tuple[int, str]]:
             if q.id in seen:
                 problems.append((q.line, f"duplicate question id '{q.id}' (first used on line {seen[q.id]})"))
             seen.setdefault(q.id, q.line)
+            question_at.setdefault(q.id, base)
             problems.extend(_check_question(q, base, lines))
+    if d.index is not None and not problems:
+        problems.extend(check_index(d, lambda *path: _line_for(path, lines), question_at))
     return problems
 
 

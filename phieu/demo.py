@@ -2,8 +2,10 @@
 
 Registers the SIPAS example, prints the sheets, fills and degrades them (office scanner, a few
 phone photos, one sheet with a forged code, one sheet photocopied and scanned twice), scans them
-through the real pipeline, writes the CSV export and compares what was stored with the ground
-truth. Serving the review UI afterwards is the CLI's part (only the CLI imports ``review_ui``).
+through the real pipeline, writes the CSV export, compares what was stored with the ground truth, and
+ends with the results: the report PDF, the XLSX and the SPSS file, and the overall index. The sheets
+go to six communes of three districts of one province (a unit hierarchy for the per-unit results).
+Serving the review UI afterwards is the CLI's part (only the CLI imports ``review_ui``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
 from formgen.definition import load_definition
@@ -32,6 +35,7 @@ from storage import surveys
 from storage.db import Database
 from storage.export import export_rows, write_csv
 from storage.files import FileStore
+from storage.models import Unit
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,15 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-phieu-2024"
 MARKER = ".phieu-demo"  # only a folder holding this file is ever emptied by the demo
 PHONE_SHEETS = 3  # sheets photographed with a phone instead of scanned
+# (code, name, kind, parent): the demo's sample frame, after the Quảng Trị SIPAS plan
+UNITS = [
+    ("QT", "Tỉnh Quảng Trị", "province", None),
+    ("QT-DH", "Thành phố Đông Hà", "district", "QT"), ("QT-TX", "Thị xã Quảng Trị", "district", "QT"),
+    ("QT-GL", "Huyện Gio Linh", "district", "QT"),
+    ("QT-DH-P2", "Phường 2", "commune", "QT-DH"), ("QT-DH-DL", "Phường Đông Lương", "commune", "QT-DH"),
+    ("QT-TX-AD", "Phường An Đôn", "commune", "QT-TX"), ("QT-TX-HL", "Xã Hải Lệ", "commune", "QT-TX"),
+    ("QT-GL-GA", "Xã Gio An", "commune", "QT-GL"), ("QT-GL-TG", "Xã Trung Giang", "commune", "QT-GL"),
+]
 
 
 @dataclass
@@ -50,6 +63,20 @@ class DemoResult:
     export_path: Path
     score: Score
     print_path: Path
+    results: DemoResults | None = None
+
+
+@dataclass
+class DemoResults:
+    """What the demo's results step wrote and found."""
+
+    report_path: Path
+    xlsx_path: Path
+    sav_path: Path
+    title: str
+    overall: float | None
+    provisional: bool
+    open_answers: int
 
 
 def demo_home(home: str | Path | None) -> Path:
@@ -88,8 +115,26 @@ def run_demo(
         header, rows = export_rows(session, built.layout.survey)
         score = score_answers(session, built.layout.survey, truths)
     write_csv(export_path, header, rows)
+    results = write_results(db, built.layout.survey, export_path.parent, ws)
     db.dispose()
-    return DemoResult(ws, root, summary, export_path, score, print_path)
+    return DemoResult(ws, root, summary, export_path, score, print_path, results)
+
+
+def write_results(db: Database, survey: str, out: Path, ws: Workspace) -> DemoResults:
+    """The report PDF, the XLSX and the SAV of ``survey`` in ``out``, and the overall index."""
+    from results import exports, spss
+    from results.report import write_report
+    from results.service import survey_results
+
+    with db.session() as session:
+        computed = survey_results(session, survey, by=["all"])
+    paths = (out / f"{survey}-bao-cao.pdf", out / f"{survey}.xlsx", out / f"{survey}.sav")
+    write_report(computed, paths[0], settings=ws.settings.results)
+    exports.write_xlsx(computed.data, paths[1])
+    spss.write_sav(computed.data, paths[2])
+    overall = computed.results.whole.overall
+    return DemoResults(*paths, title=computed.results.index.title, overall=overall.rate,
+                       provisional=computed.results.provisional, open_answers=overall.tally.n_open)
 
 
 def open_demo_workspace(root: Path) -> Workspace:
@@ -117,12 +162,24 @@ def _register_and_print(ws: Workspace, db: Database, store: FileStore, count: in
     with db.session() as session:
         surveys.register_edition(session, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"),
                                  layout=built.layout, blank_pdf=built.blank_pdf, files=store, actor="demo")
-        run = surveys.allocate_serials(session, built.layout.survey, built.layout.edition, count,
+        communes = _sample_frame(session)
+        run = surveys.allocate_serials(session, built.layout.survey, built.layout.edition, count, units=communes,
                                        output_name="sheets.pdf", actor="demo")
     print_path = ws.home / "print" / "sheets.pdf"
     print_path.parent.mkdir(exist_ok=True)
     stamp_sheets(built, run.serials, ws.secret(), print_path)
     return built, list(run.serials), print_path
+
+
+def _sample_frame(session: Session) -> list[str]:
+    """The demo's units with their parent links; returns the codes sheets are handed out in."""
+    ids: dict[str, int] = {}
+    for code, name, kind, parent in UNITS:
+        unit = Unit(code=code, name=name, kind=kind, parent_id=ids[parent] if parent else None)
+        session.add(unit)
+        session.flush()
+        ids[code] = unit.id
+    return [code for code, _name, kind, _parent in UNITS if kind == "commune"]
 
 
 def _returned_sheets(

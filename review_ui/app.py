@@ -134,6 +134,7 @@ def _register_blueprints(app: Flask) -> None:
     import review_ui.views.auth
     import review_ui.views.images
     import review_ui.views.pages
+    import review_ui.views.results
     import review_ui.views.review
     import review_ui.views.sheets
     import review_ui.views.upload
@@ -141,6 +142,7 @@ def _register_blueprints(app: Flask) -> None:
     views = review_ui.views
     for module in (views.auth, views.review, views.images, views.pages, views.sheets, views.admin, views.upload):
         app.register_blueprint(module.bp)
+    app.register_blueprint(views.results.bp)
 
 
 def _throttle_login(app: Flask, per_minute: int) -> None:

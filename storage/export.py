@@ -14,18 +14,24 @@ Cell values:
 
 Only sheets with at least one page scanned are exported (printed sheets not returned are counted by
 :func:`survey_progress`). The CSV is UTF-8 with a byte-order mark, so Excel shows Vietnamese correctly.
+
+Formula injection: a spreadsheet runs a cell that begins with ``=``, ``+``, ``-``, ``@`` (and, in some,
+a tab or carriage return) as a formula, and a transcribed write-in may begin so. :func:`write_csv`
+passes every cell through :func:`spreadsheet_text`, which puts an apostrophe before such a cell
+unless it is a plain number (``-5``, ``+3.5`` stay numbers).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFoundError, StorageError
@@ -37,6 +43,26 @@ MISSING = "?MISSING"
 SHEET_COLUMNS = ("serial", "unit", "status")
 HANDWRITING_KINDS = {"writein", "text"}
 ANSWER_ITEM_KINDS = ("answer", "writein", "second")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+_STARTS = frozenset(FORMULA_STARTS)
+
+
+def _safe_row(row: Iterable[Any]) -> list[str]:
+    """:func:`spreadsheet_text` of every cell, with a fast path for the (usual) harmless text."""
+    return [c if c.__class__ is str and c[:1] not in _STARTS else spreadsheet_text(c) for c in row]
+
+
+def spreadsheet_text(cell: Any) -> str:
+    """A cell's text, safe to open in a spreadsheet: a leading apostrophe before anything a
+    spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``); plain
+    numbers are left as they are."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _survey(session: Session, survey_code: str) -> Survey:
@@ -88,6 +114,18 @@ def cell_value(kind: str, status: str, machine_state: str, machine_value: str | 
     return machine_value or ""
 
 
+def cell_value_sql() -> Any:
+    """:func:`cell_value` as one SQL expression over the ``answers`` columns (same rules, computed by
+    the database: the results layer reads ~100 answers per sheet; tests check both agree)."""
+    handwriting = case((Answer.machine_state == "no_ink", ""), else_=REVIEW)
+    return case(
+        (Answer.status == "review", REVIEW),
+        (Answer.status.in_(("reviewed", "final")), func.coalesce(Answer.final_value, "")),
+        (Answer.kind.in_(tuple(HANDWRITING_KINDS)), handwriting),
+        else_=func.coalesce(Answer.machine_value, ""),
+    )
+
+
 def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[list[str]]]:
     """Header and one row per scanned sheet of the survey, ordered by serial."""
     survey = _survey(session, survey_code)
@@ -99,7 +137,7 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
         keys = column_keys(layout)
         names.update(keys)
         columns += [c for c in keys.values() if c not in columns]
-    pages_of_column = {eid: _pages_by_column(layout) for eid, layout in layouts.items()}
+    pages_of_column = {eid: pages_by_column(layout) for eid, layout in layouts.items()}
 
     sheets = session.execute(
         select(Sheet.id, Sheet.serial, Sheet.status, Sheet.edition_id, Unit.code)
@@ -137,7 +175,7 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
     return [*SHEET_COLUMNS, *columns], rows
 
 
-def _pages_by_column(layout: Layout) -> dict[str, int]:
+def pages_by_column(layout: Layout) -> dict[str, int]:
     """The page each answer column is printed on (a question's first page)."""
     pages: dict[str, int] = {}
     for q in layout.questions:
@@ -164,15 +202,16 @@ def _scanned_pages(session: Session, survey_id: int) -> dict[int, set[int]]:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a UTF-8 (with BOM) CSV; the file appears complete or not at all."""
+    """Write a UTF-8 (with BOM) CSV, cells made safe by :func:`spreadsheet_text`; the file appears
+    complete or not at all."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
+            writer.writerow(_safe_row(header))
+            writer.writerows(_safe_row(row) for row in rows)
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"{path}: không ghi được tệp CSV / cannot write the CSV: {exc}") from exc

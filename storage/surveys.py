@@ -31,8 +31,12 @@ MAX_SERIAL = 10**SERIAL_DIGITS - 1
 
 
 def definition_fingerprint(definition: Definition) -> str:
-    """SHA-256 of the definition's content (comments and YAML formatting do not count)."""
-    return hashlib.sha256(definition.model_dump_json().encode()).hexdigest()
+    """SHA-256 of the definition's content (comments and YAML formatting do not count).
+
+    A definition without an ``index:`` hashes as it did before the index existed (editions
+    registered then still match their file)."""
+    exclude = {"index"} if definition.index is None else None
+    return hashlib.sha256(definition.model_dump_json(exclude=exclude).encode()).hexdigest()
 
 
 def register_edition(

@@ -28,6 +28,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     with export.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert [r[1] for r in rows[1:]] == ["QT-DH-P2", "QT-DH-DL", "QT-TX-AD"]  # the demo's communes
+    # the results step: the overall index printed, the report, the XLSX and the SAV written and readable
+    assert "Chỉ số hài lòng về sự phục vụ hành chính (SIPAS): " in out and "tạm tính / provisional" in out
+    report, xlsx, sav = (home / "export" / name for name in ("SIPAS-2024-bao-cao.pdf", "SIPAS-2024.xlsx", "SIPAS-2024.sav"))
+    assert all(str(p) in out for p in (report, xlsx, sav))
+    assert report.read_bytes().startswith(b"%PDF")
+    import pyreadstat
+    from openpyxl import load_workbook
+
+    assert load_workbook(xlsx).sheetnames == ["Dữ liệu", "Từ điển biến"]
+    frame, meta = pyreadstat.read_sav(str(sav))
+    assert list(frame["serial"]) == [1, 2, 3] and meta.column_names_to_labels["A1"] == "Giới tính"
 
 
 def test_an_earlier_demo_workspace_is_replaced(tmp_path: Path) -> None:

