@@ -108,10 +108,9 @@ class Database:
         from alembic import command
 
         try:
-            with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection):
-                with connection.begin():
-                    command.upgrade(alembic_config(connection), revision)
-                    _check_foreign_keys(connection)
+            with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection), connection.begin():
+                command.upgrade(alembic_config(connection), revision)
+                _check_foreign_keys(connection)
         except OperationalError as exc:
             raise StorageError(
                 f"Không mở được cơ sở dữ liệu {self.display_url} / cannot open the database: {_one_line(exc.orig)}. "
