@@ -90,6 +90,7 @@ class TransmittalSheet(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("transmittal_batches.id"), index=True)
     serial: Mapped[int] = mapped_column(Integer)
     sheet_id: Mapped[int | None] = mapped_column(ForeignKey("sheets.id"), index=True)
+    status_before: Mapped[str | None] = mapped_column(String(20))  # its fieldwork status when found in the batch
     added_by: Mapped[str] = mapped_column(String(80), default="")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 

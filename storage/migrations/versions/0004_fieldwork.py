@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('batch_id', sa.Integer(), nullable=False),
     sa.Column('serial', sa.Integer(), nullable=False),
     sa.Column('sheet_id', sa.Integer(), nullable=True),
+    sa.Column('status_before', sa.String(length=20), nullable=True),
     sa.Column('added_by', sa.String(length=80), nullable=False),
     sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['transmittal_batches.id'], name=op.f('fk_transmittal_sheets_batch_id_transmittal_batches')),
