@@ -74,7 +74,7 @@ def papers(session: Session, survey: Survey) -> list[EnumeratorPapers]:
     units = frame_units(session, survey.id)
     by_id = {u.id: u for u in units}
     codes = dict(session.execute(select(Household.id, Household.code).join(Unit, Unit.id == Household.unit_id)
-                                 .where(Unit.survey_id == survey.id)).tuples().all())
+                                 .where(Unit.survey_id == survey.id)).all())
     reserves = {uid: [h for h in hs if h.reserve] for uid, hs in households_of(session, list(by_id)).items()}
     people: dict[int, dict[int, list[tuple[int, str]]]] = {}
     for serial, unit_id, enumerator_id, household_id in session.execute(

@@ -55,7 +55,7 @@ def plan(session: Session, survey_id: int, *, spares: int = 0, only: Sequence[st
     chosen = _subtrees(units, only)
     below = _quota_below(units)
     printed = _printed(session, survey_id)
-    users = dict(session.execute(select(User.id, User.username)).tuples().all())
+    users = dict(session.execute(select(User.id, User.username)).all())
     blocks = []
     for unit in units:
         if unit.id not in chosen or unit.quota is None or unit.id in below:

@@ -146,7 +146,7 @@ def _in_other_batches(session: Session, survey_id: int, batch_id: int) -> dict[i
     rows = session.execute(select(TransmittalSheet.serial, TransmittalBatch.code)
                            .join(TransmittalBatch, TransmittalBatch.id == TransmittalSheet.batch_id)
                            .where(TransmittalBatch.survey_id == survey_id, TransmittalBatch.id != batch_id))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _missing(session: Session, survey: Survey, batch: TransmittalBatch, entries: list[TransmittalSheet]) -> list[int]:

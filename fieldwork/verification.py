@@ -152,7 +152,7 @@ def _listed(session: Session, survey: Survey) -> list[tuple[Verification, Drawn]
         .join(Sheet, Sheet.id == Verification.sheet_id).outerjoin(Household, Household.id == Verification.household_id)
         .where(Verification.survey_id == survey.id).order_by(Verification.unit_id, Sheet.serial))
     units = {u.id: u for u in frame_units(session, survey.id)}
-    users = dict(session.execute(select(User.id, User.username)).tuples().all())
+    users = dict(session.execute(select(User.id, User.username)).all())
     out = []
     for verification, serial, code, note in rows:
         unit = units.get(verification.unit_id)

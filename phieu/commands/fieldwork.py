@@ -75,7 +75,7 @@ def frame_show(app: AppContext, survey: str) -> None:
         found = get_survey(s, survey)
         units = frame_units(s, found.id)
         households = households_of(s, [u.id for u in units])
-        users = dict(s.execute(select(User.id, User.username)).tuples().all())
+        users = dict(s.execute(select(User.id, User.username)).all())
         for u in units:
             listed = households.get(u.id, [])
             extra = f"  hộ/households {sum(not h.reserve for h in listed)}+{sum(h.reserve for h in listed)}" if listed else ""
