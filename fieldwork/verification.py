@@ -3,13 +3,15 @@ printable list to visit them with, the outcomes found, and discrepancies per enu
 
 The draw is reproducible: each village's sample comes from a generator seeded with the seed given,
 the survey and the village code, over the village's delivered sheets in serial order, so the same
-seed on the same log draws the same households. A household already drawn is not drawn again.
+seed on the same log draws the same households. A village's sample is topped up to the size asked
+for; a household already drawn is not drawn again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,11 +67,13 @@ class EnumeratorCheck:
 
 
 def draw(session: Session, survey_code: str, *, per_village: int, seed: str, actor: str) -> list[Drawn]:
-    """Draw up to ``per_village`` delivered households in every village; returns the newly drawn."""
+    """Bring every village's sample up to ``per_village`` delivered households; returns the newly drawn
+    (drawing again with the same numbers draws nobody)."""
     if per_village < 1:
         raise ConflictError("Số hộ mỗi thôn phải ≥ 1 / per village must be at least 1")
     survey = get_survey(session, survey_code)
     taken = set(session.scalars(select(Verification.sheet_id).where(Verification.survey_id == survey.id)))
+    already = Counter(session.scalars(select(Verification.unit_id).where(Verification.survey_id == survey.id)))
     eligible: dict[int, list[Sheet]] = {}
     for sheet in session.scalars(select(Sheet).where(Sheet.survey_id == survey.id, Sheet.unit_id.is_not(None),
                                                      Sheet.household_id.is_not(None)).order_by(Sheet.serial)):
@@ -77,11 +81,11 @@ def draw(session: Session, survey_code: str, *, per_village: int, seed: str, act
             eligible.setdefault(sheet.unit_id or 0, []).append(sheet)
     new = []
     for unit in frame_units(session, survey.id):
-        pool = eligible.get(unit.id, [])
-        if not pool:
+        pool, wanted = eligible.get(unit.id, []), per_village - already[unit.id]
+        if not pool or wanted <= 0:
             continue
         rng = random.Random(hashlib.sha256(f"{seed}|{survey.code}|{unit.code}".encode()).digest())
-        for sheet in sorted(rng.sample(pool, min(per_village, len(pool))), key=lambda s: s.serial):
+        for sheet in sorted(rng.sample(pool, min(wanted, len(pool))), key=lambda s: s.serial):
             row = Verification(survey_id=survey.id, sheet_id=sheet.id, unit_id=unit.id, household_id=sheet.household_id,
                                enumerator_id=sheet.enumerator_id, seed=seed)
             session.add(row)

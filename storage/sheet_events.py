@@ -45,9 +45,10 @@ def record(
 
 
 def mark_scanned(session: Session, sheet: Sheet) -> None:
-    """A page of ``sheet`` was scanned: the paper is back, whatever was recorded before (noted if odd)."""
+    """A page of ``sheet`` was scanned: the paper is back, whatever was recorded before (noted unless the
+    log had it collected)."""
     if sheet.field_status == "scanned":
         return
-    odd = sheet.field_status not in ("collected", "issued", "delivered", "replaced")
-    note = f"quét khi đang '{sheet.field_status}' / scanned while '{sheet.field_status}'" if odd else ""
+    note = "" if sheet.field_status == "collected" else \
+        f"quét khi sổ ghi '{sheet.field_status}' / scanned while the log said '{sheet.field_status}'"
     record(session, sheet, "scanned", actor=audit.MACHINE, source="scan", day=date.today(), note=note)
