@@ -112,17 +112,20 @@ def parse_field_quotas(text: str) -> dict[str, int] | str:
 
 def read_frame(path: Path, *, name: str | None = None) -> list[FrameRow]:
     """The rows of a frame file, each checked on its own; raises InputFileError listing every bad row."""
-    shown = name or path.name
-    rows = read_table(path, COLUMNS, required=("code", "kind"), name=shown)
+    parsed, errors = _read(path, name or path.name)
+    _raise_if(errors, name or path.name)
+    return parsed
+
+
+def _read(path: Path, shown: str) -> tuple[list[FrameRow], list[str]]:
     parsed, errors = [], []
-    for row in rows:
+    for row in read_table(path, COLUMNS, required=("code", "kind"), name=shown):
         result = _parse_row(row)
         if isinstance(result, str):
             errors.append(f"dòng {row.line}: {result}")
         else:
             parsed.append(result)
-    _raise_if(errors, shown)
-    return parsed
+    return parsed, errors
 
 
 def import_frame(session: Session, survey_code: str, path: Path, *, actor: str, add_enumerators: bool = False,
@@ -130,10 +133,10 @@ def import_frame(session: Session, survey_code: str, path: Path, *, actor: str, 
     """Check the whole file against itself and the stored frame, then store it in the caller's transaction."""
     shown = name or path.name
     survey = get_survey(session, survey_code)
-    rows = read_frame(path, name=shown)
+    rows, errors = _read(path, shown)
     existing = {u.code: u for u in session.scalars(select(Unit).where(Unit.survey_id == survey.id))}
     users = {u.username: u for u in session.scalars(select(User))}
-    errors = _check_structure(rows, existing) + _check_enumerators(rows, users, add_enumerators)
+    errors += _check_structure(rows, existing) + _check_enumerators(rows, users, add_enumerators)
     _raise_if(errors, shown)
     created_users = _create_enumerators(session, rows, users, actor)
     summary = _store(session, survey, rows, existing, users, created_users)
@@ -359,6 +362,7 @@ def _check_enumerators(rows: list[FrameRow], users: dict[str, User], add: bool) 
 def _raise_if(errors: list[str], shown: str) -> None:
     if not errors:
         return
+    errors = sorted(errors, key=lambda e: int(e.split(":")[0].split()[-1]))  # by line
     more = f"\n… và {len(errors) - MAX_ERRORS_SHOWN} lỗi khác / more" if len(errors) > MAX_ERRORS_SHOWN else ""
     raise InputFileError(f"{shown}: {len(errors)} dòng lỗi, chưa nhập gì / {len(errors)} bad rows, nothing imported:\n"
                          + "\n".join(errors[:MAX_ERRORS_SHOWN]) + more)
