@@ -52,7 +52,7 @@ def _table(sheet: Any, rows: list[OpsRow], *, indent: bool) -> None:
         if indent:
             sheet.cell(line, 2).alignment = Alignment(indent=max(0, row.level))
         progress = row.quota_progress
-        fill = GREEN if row.quota_reached else ORANGE if progress is not None and progress < 0.5 else None
+        fill = GREEN if row.quota_reached else ORANGE if row.counts.issued and progress is not None and progress < 0.5 else None
         for column in range(1, len(HEADINGS) + 1):
             if fill is not None:
                 sheet.cell(line, column).fill = fill

@@ -36,8 +36,9 @@ def _settings() -> Any:
 def _row(row: OpsRow) -> dict[str, Any]:
     data = row.as_dict()
     progress = row.quota_progress
+    started = row.counts.issued > 0
     data["tone"] = ("overdue" if row.counts.overdue else "reached" if row.quota_reached
-                    else "behind" if progress is not None and progress < 0.5 else "")
+                    else "behind" if started and progress is not None and progress < 0.5 else "")
     return data
 
 
