@@ -259,11 +259,14 @@ def _person(people: dict[int | None, OpsRow], users: dict[int, tuple[str, str]],
 
 def _fill_quotas(units: list[Unit], rows: dict[int, OpsRow]) -> None:
     """A unit without a quota of its own shows the sum of the quotas below it."""
+    below: dict[int, list[int | None]] = {}
     for unit in reversed(units):  # children first
         row = rows[unit.id]
-        if row.quota is None:
-            kids = [rows[u.id].quota for u in units if u.parent_id == unit.id]
-            row.quota = sum(q for q in kids if q is not None) if any(q is not None for q in kids) else None
+        kids = below.get(unit.id, [])
+        if row.quota is None and any(q is not None for q in kids):
+            row.quota = sum(q for q in kids if q is not None)
+        if unit.parent_id is not None:
+            below.setdefault(unit.parent_id, []).append(row.quota)
 
 
 def _person_quotas(units: list[Unit], rows: dict[int, OpsRow], people: dict[int | None, OpsRow],

@@ -28,6 +28,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     with export.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+    # the operations page has real figures: the Quảng Trị frame printed, a week of fieldwork, the scans
+    assert "Thực địa / fieldwork: 486 in / printed" in out
+    table = runner.invoke(main, ["--home", str(home), "fieldwork", "SIPAS-2024", "--format", "csv"])
+    province = next(r for r in csv.DictReader(table.stdout.splitlines()) if r["unit"] == "QT")
+    assert (province["printed"], province["scanned"]) == ("486", "3")
+    assert int(province["delivered"]) > int(province["collected"]) > 100 and int(province["refused"]) + int(province["absent"]) == 12
 
 
 def test_an_earlier_demo_workspace_is_replaced(tmp_path: Path) -> None:
