@@ -124,8 +124,6 @@ def test_operations_page_sorts_draws_and_drills_down(served: Any, browser: Any, 
     assert [rows.nth(i).get_attribute("data-unit") for i in range(1, 3)] == ["DH", "DH-P2"]
     assert page.locator('#by-unit th[data-type="number"]').first.get_attribute("aria-sort") is None
     _shot(page, "fieldwork-operations")
-    page.locator("#by-unit").scroll_into_view_if_needed()
-    _shot(page, "fieldwork-operations-table")
 
     with page.expect_download() as download:
         page.click("#export-xlsx")
