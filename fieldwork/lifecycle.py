@@ -129,6 +129,7 @@ def mark(session: Session, survey_code: str, serials: Sequence[int], to: str, *,
         raise ConflictError(f"{survey_code}: không ghi được '{LABELS.get(to, to)}', chưa ghi gì / nothing recorded:\n"
                             + "\n".join(problems[:30]))
     enumerator_id = _user_id(session, enumerator) if enumerator else None
+    unit_holders = dict(session.execute(select(Unit.id, Unit.enumerator_id).where(Unit.survey_id == survey.id)).all())
     result = MarkResult()
     for serial, sheet in sorted(sheets.items()):
         if transition(sheet.field_status, to) == "same":
@@ -136,8 +137,8 @@ def mark(session: Session, survey_code: str, serials: Sequence[int], to: str, *,
             continue
         household_id = _household_for(session, sheet, to, household)
         holder = enumerator_id if to == "issued" else None
-        if to == "issued" and holder is None:
-            holder = session.scalar(select(Unit.enumerator_id).where(Unit.id == sheet.unit_id)) if sheet.unit_id else None
+        if to == "issued" and holder is None and sheet.unit_id is not None:
+            holder = unit_holders.get(sheet.unit_id)  # the unit's enumerator
         sheet_events.record(session, sheet, to, actor=actor, source=source, day=day or date.today(),
                             household_id=household_id, enumerator_id=holder, note=note)
         result.changed.append(serial)

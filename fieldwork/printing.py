@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
@@ -80,19 +80,19 @@ def print_by_frame(session: Session, survey_code: str, edition: str, *, spares: 
     if total == 0:
         raise ConflictError(f"{survey_code}: mọi chỉ tiêu đã in đủ / every quota is already printed")
     run = allocate_serials(session, survey_code, edition, total, output_name=output_name, actor=actor)
-    sheets = {s.serial: s for s in session.scalars(select(Sheet).where(Sheet.print_batch_id == run.batch_id))}
+    ids = dict(session.execute(select(Sheet.serial, Sheet.id).where(Sheet.print_batch_id == run.batch_id)).all())
     free = _free_households(session, [b.unit_id for b in blocks])
-    placed, units, serial = [], [], run.serials[0]
+    placed, units, rows, serial = [], [], [], run.serials[0]
     for block in blocks:
+        queue = free.get(block.unit_id, [])
         for offset in range(block.count):
-            sheet = sheets[serial + offset]
-            sheet.unit_id, sheet.field, sheet.enumerator_id = block.unit_id, block.field, block.enumerator_id
-            queue = free.get(block.unit_id)
-            sheet.household_id = queue.pop(0) if queue else None
+            rows.append({"id": ids[serial + offset], "unit_id": block.unit_id, "field": block.field,
+                         "enumerator_id": block.enumerator_id, "household_id": queue.pop(0) if queue else None})
             units.append(block.unit_code)
         placed.append((block, serial, serial + block.count - 1))
         serial += block.count
-    session.flush()
+    session.execute(update(Sheet), rows)  # one executemany by primary key
+    session.expire_all()  # the new sheets in the session learn their unit on next access
     audit.record(session, actor=actor, action="fieldwork.print_by_frame", entity="print_batch", entity_id=run.batch_id,
                  detail={"survey": survey_code, "blocks": [[b.unit_code, b.field, b.enumerator, first, last]
                                                            for b, first, last in placed]})
