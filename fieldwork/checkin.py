@@ -2,12 +2,15 @@
 collected sheet, with an answer to show at once.
 
 Accepted: a sheet's QR payload ``PH1.SURVEY.EDITION.SERIAL.PAGE.MAC`` (its MAC is verified with the
-workspace secret: a forged or mistyped code is refused), the digits line printed under the code
-(``SERIAL-PAGE-MAC``), a bare serial of the survey on screen, or a counter poster's code.
+workspace secret: a forged or mistyped code is refused; when a Vietnamese input method left on at the
+desk changed the letters, the signed ``SERIAL.PAGE.MAC`` end is enough), the digits line printed under
+the code (``SERIAL-PAGE-MAC``), a bare serial of the survey on screen, or a counter poster's code.
 """
 
 from __future__ import annotations
 
+import hmac
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -24,6 +27,10 @@ from fieldwork.posters import parse_counter_payload
 from formgen.identity import SheetIdentity, mac, parse_digits, parse_payload, verify
 from storage.fieldwork_models import Household
 from storage.models import Edition, Sheet, Unit
+
+# the end of a sheet's QR payload: SERIAL.PAGE.MAC, which a Vietnamese input method (Telex, VNI) typing
+# on the scanner's behalf leaves as it is, while it may turn the survey code's letters into others
+_TAIL = re.compile(r"(\d{7})\.(\d{1,2})\.(\d{12})\s*$")
 
 
 @dataclass(frozen=True)
@@ -73,19 +80,20 @@ def check_in(session: Session, survey_code: str, typed: str, *, secret: bytes | 
 
 
 def _serial(session: Session, survey_code: str, survey_id: int, text: str, secret: bytes | None) -> int | CheckIn:
-    if text.upper().startswith("PH1."):
-        parsed = parse_payload(text.upper())
-        if parsed is None:
-            return CheckIn("refused", "Mã QR không đúng dạng phiếu / not a sheet code")
+    tail = _TAIL.search(text)
+    if text.upper().startswith("PH1.") or tail:
         if secret is None:
             return CheckIn("refused", "Máy chủ không có khoá để kiểm tra mã / the server has no key to check codes")
-        if not verify(parsed, secret):
-            return CheckIn("refused", "Mã QR sai chữ ký: phiếu giả hoặc gõ nhầm / the code's signature is wrong",
-                           parsed.identity.serial)
-        if parsed.identity.survey != survey_code:
-            return CheckIn("refused", f"Phiếu của khảo sát {parsed.identity.survey}, không phải {survey_code} "
-                                      f"/ a sheet of another survey", parsed.identity.serial)
-        return parsed.identity.serial
+        parsed = parse_payload(text.upper())
+        if parsed is not None and verify(parsed, secret):
+            if parsed.identity.survey != survey_code:
+                return CheckIn("refused", f"Phiếu của khảo sát {parsed.identity.survey}, không phải {survey_code} "
+                                          f"/ a sheet of another survey", parsed.identity.serial)
+            return parsed.identity.serial
+        if tail and _signed(session, survey_code, survey_id, tail, secret):
+            return int(tail.group(1))  # the letters were changed on the way (Telex/VNI typing on), the digits are signed
+        serial = parsed.identity.serial if parsed else (int(tail.group(1)) if tail else None)
+        return CheckIn("refused", "Mã QR sai chữ ký: phiếu giả hoặc gõ nhầm / the code's signature is wrong", serial)
     digits = parse_digits(text)
     if digits is not None:
         serial, page, code = digits
@@ -96,6 +104,13 @@ def _serial(session: Session, survey_code: str, survey_id: int, text: str, secre
     if text.isdigit() and len(text) <= 7:
         return int(text)
     return CheckIn("refused", f"Không đọc được {text[:40]!r}: gõ số phiếu hoặc quét mã QR / type a serial or scan the code")
+
+
+def _signed(session: Session, survey_code: str, survey_id: int, tail: re.Match[str], secret: bytes) -> bool:
+    """Whether SERIAL.PAGE.MAC at the end of a code is signed for one of this survey's editions."""
+    serial, page, code = int(tail.group(1)), int(tail.group(2)), tail.group(3)
+    editions = session.scalars(select(Edition.code).where(Edition.survey_id == survey_id))
+    return any(hmac.compare_digest(code, mac(SheetIdentity(survey_code, e, serial, page), secret)) for e in editions)
 
 
 def _answer(session: Session, sheet: Sheet, outcome: str, message: str) -> CheckIn:

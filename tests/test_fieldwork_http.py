@@ -91,11 +91,16 @@ def test_check_in_answers_at_once(app, database) -> None:  # type: ignore[no-unt
     assert check("0000030-4-" + encode_payload(SheetIdentity(SURVEY, "1", 30, 4), SECRET)[-12:])["outcome"] == "already"
     forged = check(encode_payload(SheetIdentity(SURVEY, "1", 31, 1), b"another key"))
     assert forged["outcome"] == "refused" and "sai chữ ký" in forged["message"]
+    # a scanner typing through a Vietnamese input method left on (Telex: "SIPAS" becomes "SÍPA"): the signed end counts
+    telex = check(encode_payload(SheetIdentity(SURVEY, "1", 32, 2), SECRET).replace("SIPAS", "SÍPA"))
+    assert (telex["outcome"], telex["serial"]) == ("collected", 32)
+    tampered = encode_payload(SheetIdentity(SURVEY, "1", 33, 2), SECRET).replace("SIPAS", "SÍPA").replace(".0000033.", ".0000034.")
+    assert check(tampered)["outcome"] == "refused"
     assert check("600")["message"].startswith("Không có phiếu số 600")
     assert check("xin chào")["outcome"] == "refused"
     with database.session() as s:
-        states = dict(s.execute(select(Sheet.serial, Sheet.field_status).where(Sheet.serial.in_([7, 30, 31]))).all())
-    assert states == {7: "collected", 30: "collected", 31: "printed"}
+        states = dict(s.execute(select(Sheet.serial, Sheet.field_status).where(Sheet.serial.in_([7, 30, 31, 32, 34]))).all())
+    assert states == {7: "collected", 30: "collected", 31: "printed", 32: "collected", 34: "printed"}
     # the HTML form works without JavaScript too
     response = client.post("/fieldwork/SIPAS-2024/checkin", data={"code": "8", "csrf_token": headers["X-CSRFToken"]})
     assert response.status_code == 200 and "Đã thu phiếu 8".encode() in response.data
