@@ -3,7 +3,6 @@ example frames (examples/*.csv, the files we ship) imported through the real imp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -58,14 +57,3 @@ def subtree(db: Database, survey_id: int) -> dict[str, set[str]]:
             out[units[parent][0]].add(code)
             parent = units[parent][1]
     return out
-
-
-def serial_ranges(serials: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted serials as (first, last) runs of consecutive numbers."""
-    runs: list[tuple[int, int]] = []
-    for serial in sorted(serials):
-        if runs and serial == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], serial)
-        else:
-            runs.append((serial, serial))
-    return runs
