@@ -135,6 +135,10 @@ def test_frame_editing_visitors_and_verification(app, database) -> None:  # type
         assert s.scalar(select(VisitorCount.visitors)) == 40
     days = client.get("/api/fieldwork/SIPAS-2024/counters").json["days"]
     assert (days[0]["unit"], days[0]["visitors"], days[0]["responses"], days[0]["ok"]) == ("DH-P2-KP1", 40, 0, False)
+    ops = client.get("/api/fieldwork/SIPAS-2024").json  # the operations page flags it, up the frame
+    flagged = {u["unit"]: (u["rule_breaks"], u["tone"]) for u in ops["units"] if u["rule_breaks"]}
+    assert ops["show_counters"] and flagged == {"QT": (1, "overdue"), "DH": (1, "overdue"), "DH-P2": (1, "overdue"),
+                                                "DH-P2-KP1": (1, "overdue")}
 
     for serial in range(1, 11):
         clerk.post("/api/fieldwork/SIPAS-2024/checkin", json={"code": str(serial)}, headers=clerk_headers)

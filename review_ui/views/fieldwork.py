@@ -37,7 +37,7 @@ def _row(row: OpsRow) -> dict[str, Any]:
     data = row.as_dict()
     progress = row.quota_progress
     started = row.counts.issued > 0
-    data["tone"] = ("overdue" if row.counts.overdue else "reached" if row.quota_reached
+    data["tone"] = ("overdue" if row.counts.overdue or row.counts.rule_breaks else "reached" if row.quota_reached
                     else "behind" if started and progress is not None and progress < 0.5 else "")
     return data
 
@@ -59,6 +59,7 @@ def operations_page(code: str) -> Any:
     data = {"survey": ops.survey, "title": ops.title, "today": ops.today.isoformat(), "rules": ops.rules.as_dict(),
             "total": _row(ops.total), "units": [_row(r) for r in ops.units],
             "enumerators": [_row(r) for r in ops.enumerators], "counter_days_breaking": breaking,
+            "show_counters": bool(ops.total.counts.visitors or breaking),
             "chart": url_for("fieldwork.chart", code=code), "xlsx": url_for("fieldwork.export", code=code),
             "can_manage": me().role in MANAGERS, "can_check_in": me().role in DESK}
     return respond("fieldwork_operations.html", data)
