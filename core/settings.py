@@ -101,12 +101,24 @@ class ResultsSettings(_Section):
     chart_units_max: int = Field(40, ge=2, description="Unit rankings with more units than this are shown as a table only, without a chart.")
 
 
+class FieldworkSettings(_Section):
+    """Defaults of the fieldwork rules; a survey may override each (``phieu frame rules``)."""
+
+    quota_tolerance: float = Field(0.5, ge=0.0, le=1.0, description="Counter surveys: a counter's responses in a day may differ from its visitors by at most this share (the provincial plan: 50 %).")
+    busy_visitors: int = Field(40, ge=1, description="Visitors in a day from which a counter is very busy: it then needs only busy_min_responses responses, however many came.")
+    busy_min_responses: int = Field(20, ge=0, description="Responses a very busy counter needs in a day (the provincial plan: at least 20).")
+    verification_per_village: int = Field(3, ge=1, description="Delivered households drawn per village for re-verification (phúc tra).")
+    overdue_days: int = Field(3, ge=0, description="Days after a sheet was issued when it is overdue if not collected (used when the survey has no collect-by date).")
+    allowance_vnd: int = Field(0, ge=0, description="Allowance per respondent printed on the signed allowance list (VND); 0 leaves the amount to be written in.")
+
+
 class Settings(_Section):
     form: FormSettings = FormSettings()
     scan: ScanSettings = ScanSettings()
     recognition: RecognitionSettings = RecognitionSettings()
     review: ReviewSettings = ReviewSettings()
     results: ResultsSettings = ResultsSettings()
+    fieldwork: FieldworkSettings = FieldworkSettings()
 
 
 DEFAULT_SETTINGS = Settings()

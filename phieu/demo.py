@@ -1,11 +1,12 @@
 """`phieu demo`: the whole job on a fresh workspace, with the proving ground as respondents.
 
-Registers the SIPAS example, prints the sheets, fills and degrades them (office scanner, a few
-phone photos, one sheet with a forged code, one sheet photocopied and scanned twice), scans them
-through the real pipeline, writes the CSV export, compares what was stored with the ground truth, and
-ends with the results: the report PDF, the XLSX and the SPSS file, and the overall index. The sheets
-go to six communes of three districts of one province (a unit hierarchy for the per-unit results).
-Serving the review UI afterwards is the CLI's part (only the CLI imports ``review_ui``).
+Registers the SIPAS example with the Quảng Trị 2024 sample frame, prints every village's sheets by
+frame, plays a week of fieldwork (``demo_fieldwork``), fills and degrades the first sheets (office
+scanner, a few phone photos, one sheet with a forged code, one sheet photocopied and scanned twice),
+scans them through the real pipeline, writes the CSV export, compares what was stored with the
+ground truth, and ends with the results: the report PDF, the XLSX and the SPSS file, and the overall
+index, per unit of the frame (province, districts, communes, villages). Serving the review UI
+afterwards is the CLI's part (only the CLI imports ``review_ui``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
+from phieu import demo_fieldwork
 from phieu.pipeline import ScanSummary, scan_paths
 from phieu.pipeline_exec import worker_count
 from phieu.pipeline_score import Score, score_answers
@@ -35,7 +36,6 @@ from storage import surveys
 from storage.db import Database
 from storage.export import export_rows, write_csv
 from storage.files import FileStore
-from storage.models import Unit
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,6 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-phieu-2024"
 MARKER = ".phieu-demo"  # only a folder holding this file is ever emptied by the demo
 PHONE_SHEETS = 3  # sheets photographed with a phone instead of scanned
-# (code, name, kind, parent): the demo's sample frame, after the Quảng Trị SIPAS plan
-UNITS = [
-    ("QT", "Tỉnh Quảng Trị", "province", None),
-    ("QT-DH", "Thành phố Đông Hà", "district", "QT"), ("QT-TX", "Thị xã Quảng Trị", "district", "QT"),
-    ("QT-GL", "Huyện Gio Linh", "district", "QT"),
-    ("QT-DH-P2", "Phường 2", "commune", "QT-DH"), ("QT-DH-DL", "Phường Đông Lương", "commune", "QT-DH"),
-    ("QT-TX-AD", "Phường An Đôn", "commune", "QT-TX"), ("QT-TX-HL", "Xã Hải Lệ", "commune", "QT-TX"),
-    ("QT-GL-GA", "Xã Gio An", "commune", "QT-GL"), ("QT-GL-TG", "Xã Trung Giang", "commune", "QT-GL"),
-]
 
 
 @dataclass
@@ -101,14 +92,21 @@ def run_demo(
     say(f"Không gian làm việc thử / demo workspace: {root}")
     db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
 
-    built, serials, print_path = _register_and_print(ws, db, store, sheets)
-    say(f"Đã in / printed {len(serials)} phiếu / sheets ({built.layout.page_count} trang mỗi phiếu): {print_path}")
+    built, printed, print_path = _register_and_print(ws, db, store)
+    say(f"Đã in theo khung mẫu Quảng Trị / printed by the Quảng Trị frame: {len(printed)} phiếu / sheets "
+        f"({built.layout.page_count} trang mỗi phiếu): {print_path}")
+    serials = printed[:sheets]
+    demo_fieldwork.simulate(db, built.layout.survey, printed, serials, seed=seed)
 
     scans = root / "scans"
     truths = _returned_sheets(built, serials, ws.secret(), scans, seed, worker_count(settings.scan.jobs))
     say(f"Đã điền và quét giả lập / filled and degraded: {scans}")
 
     summary = scan_paths(db, store, [scans], secret=ws.secret(), settings=settings, source="demo", user=DEMO_USER)
+    demo_fieldwork.verify(db, built.layout.survey, seed=seed)
+    total = demo_fieldwork.figures(db, built.layout.survey).total.counts
+    say(f"Thực địa / fieldwork: {total.printed} in / printed, {total.delivered} phát / delivered, {total.collected} thu / "
+        f"collected, {total.refused + total.absent} từ chối hoặc vắng / refused or absent, {total.scanned} quét / scanned")
     export_path = root / "export" / f"{built.layout.survey}.csv"
     export_path.parent.mkdir(exist_ok=True)
     with db.session() as session:
@@ -155,31 +153,19 @@ def _fresh(root: Path) -> Path:
     return root
 
 
-def _register_and_print(ws: Workspace, db: Database, store: FileStore, count: int) -> tuple[BuiltForm, list[int], Path]:
+def _register_and_print(ws: Workspace, db: Database, store: FileStore) -> tuple[BuiltForm, list[int], Path]:
+    """Register SIPAS-2024 and print every village of the Quảng Trị frame (486 sheets)."""
     if not EXAMPLE.exists():
         raise NotFoundError(f"{EXAMPLE}: thiếu bảng hỏi mẫu / the example questionnaire is missing")
     built = build_form(load_definition(EXAMPLE))
     with db.session() as session:
         surveys.register_edition(session, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"),
                                  layout=built.layout, blank_pdf=built.blank_pdf, files=store, actor="demo")
-        communes = _sample_frame(session)
-        run = surveys.allocate_serials(session, built.layout.survey, built.layout.edition, count, units=communes,
-                                       output_name="sheets.pdf", actor="demo")
+    serials = demo_fieldwork.print_frame(db, built.layout.survey, built.layout.edition)
     print_path = ws.home / "print" / "sheets.pdf"
     print_path.parent.mkdir(exist_ok=True)
-    stamp_sheets(built, run.serials, ws.secret(), print_path)
-    return built, list(run.serials), print_path
-
-
-def _sample_frame(session: Session) -> list[str]:
-    """The demo's units with their parent links; returns the codes sheets are handed out in."""
-    ids: dict[str, int] = {}
-    for code, name, kind, parent in UNITS:
-        unit = Unit(code=code, name=name, kind=kind, parent_id=ids[parent] if parent else None)
-        session.add(unit)
-        session.flush()
-        ids[code] = unit.id
-    return [code for code, _name, kind, _parent in UNITS if kind == "commune"]
+    stamp_sheets(built, serials, ws.secret(), print_path)
+    return built, serials, print_path
 
 
 def _returned_sheets(

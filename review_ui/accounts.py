@@ -11,7 +11,7 @@ from core.errors import ConflictError, NotFoundError, PhieuError
 from storage import audit
 from storage.models import User
 
-ROLES = ("admin", "supervisor", "reviewer", "clerk")
+ROLES = ("admin", "supervisor", "reviewer", "clerk", "enumerator")  # enumerators: post-office staff in the field, no pages of their own
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
 

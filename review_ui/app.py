@@ -132,6 +132,8 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     import review_ui.views.admin
     import review_ui.views.auth
+    import review_ui.views.fieldwork
+    import review_ui.views.fieldwork_desk
     import review_ui.views.images
     import review_ui.views.pages
     import review_ui.views.results
@@ -140,7 +142,8 @@ def _register_blueprints(app: Flask) -> None:
     import review_ui.views.upload
 
     views = review_ui.views
-    for module in (views.auth, views.review, views.images, views.pages, views.sheets, views.admin, views.upload):
+    for module in (views.auth, views.review, views.images, views.pages, views.sheets, views.admin, views.upload,
+                   views.fieldwork, views.fieldwork_desk):
         app.register_blueprint(module.bp)
     app.register_blueprint(views.results.bp)
 

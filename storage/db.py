@@ -108,8 +108,9 @@ class Database:
         from alembic import command
 
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection), connection.begin():
                 command.upgrade(alembic_config(connection), revision)
+                _check_foreign_keys(connection)
         except OperationalError as exc:
             raise StorageError(
                 f"Không mở được cơ sở dữ liệu {self.display_url} / cannot open the database: {_one_line(exc.orig)}. "
@@ -132,6 +133,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Any) -> Iterator[None]:
+    """SQLite's procedure for rebuilding a table others refer to (a batch migration copies it, drops the
+    old one, renames the copy): foreign keys off around the migration's transaction, checked before
+    it commits, on again afterwards. The pragma only works outside a transaction, hence the raw
+    connection. Nothing happens on PostgreSQL."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Any) -> None:
+    if connection.dialect.name == "sqlite" and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+        raise StorageError(f"Di chuyển lược đồ làm hỏng khoá ngoại / a migration broke foreign keys: {broken[:5]}")
 
 
 def _one_line(error: BaseException | None) -> str:

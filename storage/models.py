@@ -77,14 +77,25 @@ class Edition(Base):
 
 
 class Unit(Base):
-    """An administrative or service unit (province → district → commune → village, or a counter)."""
+    """An administrative or service unit (province → district → commune → village, or a counter).
+
+    A sample frame's units belong to their survey (codes are unique within it); ``quota`` is the
+    sheets planned for the unit, ``field_quotas`` the same per field of procedure (Hộ tịch: 50 ...).
+    """
 
     __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("survey_id", "code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
+    code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(20), default="unit")  # province|district|commune|village|counter
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"), index=True)  # None: made by `print --unit`
+    level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # depth in the frame, 0 = top
+    rank: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # order in the frame file
+    quota: Mapped[int | None] = mapped_column(Integer)
+    field_quotas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    enumerator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class PrintBatch(Base):
@@ -111,6 +122,12 @@ class Sheet(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     print_batch_id: Mapped[int | None] = mapped_column(ForeignKey("print_batches.id"))
     status: Mapped[str] = mapped_column(String(20), default="printed", index=True)
+    # fieldwork: where the paper is (printed|issued|delivered|collected|scanned|refused|absent|lost|replaced);
+    # every change is a SheetEvent (storage/fieldwork_models.py)
+    field_status: Mapped[str] = mapped_column(String(20), default="printed", server_default="printed", index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    field: Mapped[str | None] = mapped_column(String(60))  # field of procedure of a counter's sheet stock
+    enumerator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     unit: Mapped[Unit | None] = relationship()
@@ -283,3 +300,6 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+from storage import fieldwork_models as fieldwork_models  # noqa: E402  (its tables join Base.metadata)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from core.errors import ConflictError
 from core.types import AnswerReading, Identification, PageReading
 from core.types import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
-from storage import audit
+from storage import audit, sheet_events
 from storage.files import FileStore
 from storage.models import (
     Answer,
@@ -276,6 +276,7 @@ def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome,
     if isinstance(target, tuple):
         return _unidentified(session, page, target[0], target[1], survey_id=None, place=place)
     page.sheet_id, page.page_number = target.sheet.id, target.page_number
+    sheet_events.mark_scanned(session, target.sheet)  # fieldwork: the paper is back
     if outcome.reading is None or outcome.alignment is None:
         detail = ident.detail or "Đọc được mã nhưng không căn chỉnh được trang / identified but not aligned"
         result = _unidentified(session, page, "not_aligned", detail, survey_id=target.survey.id, place=place)

@@ -166,7 +166,7 @@ def allocate_serials(
     last = first + count - 1
     if last > MAX_SERIAL:
         raise ConflictError(f"{survey_code}: serials would pass {MAX_SERIAL}; start a new survey code")
-    unit_ids = {code: _unit(session, code).id for code in dict.fromkeys(units)}
+    unit_ids = {code: _unit(session, code, survey.id).id for code in dict.fromkeys(units)}
     batch = PrintBatch(
         edition_id=found.id,
         count=count,
@@ -207,11 +207,13 @@ def allocate_serials(
     return PrintRun(batch.id, survey_code, found.code, list(range(first, last + 1)), assigned)
 
 
-def _unit(session: Session, code: str) -> Unit:
-    """The unit with this code, created (kind "unit") when the sample frame does not have it yet."""
-    unit = session.scalar(select(Unit).where(Unit.code == code))
+def _unit(session: Session, code: str, survey_id: int) -> Unit:
+    """The survey's unit with this code (its sample frame's, else one made without a survey), created
+    (kind "unit") when the sample frame does not have it yet."""
+    unit = session.scalar(select(Unit).where(Unit.code == code, Unit.survey_id == survey_id))
+    unit = unit or session.scalar(select(Unit).where(Unit.code == code, Unit.survey_id.is_(None)).limit(1))
     if unit is None:
-        unit = Unit(code=code, name=code, kind="unit")
+        unit = Unit(code=code, name=code, kind="unit", survey_id=survey_id)
         session.add(unit)
         session.flush()
         log.info("created unit %s", code)

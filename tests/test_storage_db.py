@@ -228,7 +228,7 @@ def test_file_store_round_trips_any_content(tmp_path_factory: pytest.TempPathFac
     check()
 
 
-GUARDED = ["answers", "audit_log", "box_readings", "decisions"]
+GUARDED = ["answers", "audit_log", "box_readings", "decisions", "sheet_events"]
 
 
 def _guarded_tables(db: Database) -> list[str]:

@@ -119,10 +119,14 @@ def survey_list(app: AppContext) -> None:
 
 @click.command("print")
 @click.argument("survey_code")
-@click.option("--count", required=True, type=click.IntRange(1, 100_000), help="Number of copies in this run.")
+@click.option("--count", type=click.IntRange(1, 100_000), help="Number of copies in this run (not with --by-frame).")
 @click.option(
-    "--unit", "units", multiple=True, help="Unit code (repeat); copies are split in consecutive blocks."
+    "--unit", "units", multiple=True, help="Unit code (repeat); copies are split in consecutive blocks. "
+    "With --by-frame: only these units and the units below them."
 )
+@click.option("--by-frame", is_flag=True, help="Each unit's quota from the sample frame, in consecutive blocks per "
+              "enumerator and unit (only what is not printed yet).")
+@click.option("--spares", type=click.IntRange(0, 1000), default=0, help="--by-frame: extra copies per unit.")
 @click.option("--edition", default=None, help="Edition code (default: the latest registered).")
 @click.option(
     "--duplex", is_flag=True, help="Two-sided printing: odd-page copies get a blank back page (in hai mặt)."
@@ -138,8 +142,10 @@ def survey_list(app: AppContext) -> None:
 def print_sheets(
     app: AppContext,
     survey_code: str,
-    count: int,
+    count: int | None,
     units: tuple[str, ...],
+    by_frame: bool,
+    spares: int,
     edition: str | None,
     duplex: bool,
     out_pdf: Path,
@@ -147,6 +153,9 @@ def print_sheets(
     """In phiếu có số / print COUNT uniquely numbered copies of SURVEY_CODE into one PDF."""
     from formgen.render import pages_per_copy, stamp_sheets
     from storage.surveys import allocate_serials, get_edition
+
+    if (count is None) == (not by_frame):
+        raise click.UsageError("give --count N, or --by-frame / cho --count N hoặc --by-frame")
 
     ws = app.workspace()
     db, _ = _storage(ws)
@@ -157,20 +166,34 @@ def print_sheets(
         built = _rebuild(
             stored.definition_yaml, stored.layout_json, ws.settings.form, f"{survey_code} {stored.code}"
         )
-        run = allocate_serials(
-            session, survey_code, stored.code, count, units=units, output_name=str(out_pdf)
-        )
+        blocks: list[str] = []
+        if by_frame:
+            from fieldwork.printing import print_by_frame
+
+            framed = print_by_frame(session, survey_code, stored.code, spares=spares, only=units,
+                                    output_name=str(out_pdf))
+            run, count, units_of = framed.run, len(framed.run.serials), framed.units
+            blocks = [f"  {b.enumerator or '-'}\t{b.unit_code}{' ' + b.field if b.field else ''}\t{first}-{last}"
+                      for b, first, last in framed.blocks]
+        else:
+            assert count is not None
+            run = allocate_serials(
+                session, survey_code, stored.code, count, units=units, output_name=str(out_pdf)
+            )
+            units_of = run.units
         pdf_tmp, csv_tmp = _temp_beside(out_pdf), _temp_beside(manifest)
         try:
             stamp_sheets(built, run.serials, ws.secret(), pdf_tmp, duplex=duplex)
             stride = pages_per_copy(built, duplex=duplex)
-            _write_manifest(csv_tmp, run.serials, run.units, built.layout.page_count, stride)
+            _write_manifest(csv_tmp, run.serials, units_of, built.layout.page_count, stride)
         except BaseException:
             pdf_tmp.unlink(missing_ok=True)
             csv_tmp.unlink(missing_ok=True)
             raise
     os.replace(pdf_tmp, out_pdf)  # only once the serials are committed
     os.replace(csv_tmp, manifest)
+    for line in blocks:
+        click.echo(line)
     click.echo(
         f"{survey_code} ấn bản / edition {run.edition}: {count} phiếu / copies, số / serials "
         f"{run.serials[0]}-{run.serials[-1]} -> {out_pdf} ({count * stride} pages), {manifest}"

@@ -6,7 +6,7 @@ import click
 
 from phieu.cli import AppContext
 
-ROLES = ("admin", "supervisor", "reviewer", "clerk")
+ROLES = ("admin", "supervisor", "reviewer", "clerk", "enumerator")
 
 
 def _db(ctx: AppContext):  # type: ignore[no-untyped-def]

@@ -17,7 +17,8 @@ from storage import audit
 from storage.models import User
 
 bp = Blueprint("auth", __name__)
-HOME_BY_ROLE = {"reviewer": "review.queue", "clerk": "upload.index", "supervisor": "admin.surveys", "admin": "admin.surveys"}
+HOME_BY_ROLE = {"reviewer": "review.queue", "clerk": "upload.index", "supervisor": "admin.surveys", "admin": "admin.surveys",
+                "enumerator": "fieldwork.mine"}
 
 
 def _failed_login(status: int = 401) -> Any:
