@@ -47,7 +47,7 @@ class Identification:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-BoxState = Literal["empty", "marked", "cancelled", "uncertain"]
+BoxState = Literal["empty", "marked", "cancelled", "uncertain", "unseen"]  # unseen: beyond the scanned image
 # answered: one value (or several for multiple choice) | blank | multiple: two+ marks on single/grid |
 # uncertain: a box in the grey band | unreadable: e.g. a digit column with no/two marks |
 # ink / no_ink: handwriting region with / without writing
@@ -61,6 +61,9 @@ class BoxMeasure:
     ring_ink: float  # share of new ink in the band just outside the frame
     darkness: float  # mean darkness (0..1) of the new ink pixels
     state: BoxState
+    # for an uncertain box, what made it so: "loop" (a circle left open, or round two options),
+    # "beside" (a mark beside the box), "stray" (ink no option explains), "" (ink in the grey band)
+    why: str = ""
 
 
 @dataclass

@@ -190,7 +190,8 @@ def _identify_and_read(page: PageImage, context: WorkerContext) -> tuple[PageOut
         page_layout = layout.page(ident.identity.page)
         blank = blank_master(ident.identity.survey, ident.identity.edition, ident.identity.page)
         reading = read_page(
-            aligned, blank, page_layout, layout, dpi=dpi, settings=context.settings.recognition, ocr=context.ocr
+            aligned, blank, page_layout, layout, dpi=dpi, settings=context.settings.recognition, ocr=context.ocr,
+            visible=scanned.visible,
         )
         timings["read"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()

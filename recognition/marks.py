@@ -422,6 +422,16 @@ def box_state(
     return "empty" if nothing else "uncertain"
 
 
+def fully_visible(visible: np.ndarray, rect: Rect, *, dpi: float, margin_mm: float = 0.0) -> bool:
+    """``rect`` (mm, grown by ``margin_mm``) lies wholly where the scan shows the page."""
+    r0, r1, c0, c1 = mm_box_to_px(rect.x - margin_mm, rect.y - margin_mm, rect.w + 2 * margin_mm,
+                                  rect.h + 2 * margin_mm, dpi=dpi)
+    rows, cols = visible.shape
+    if r0 < 0 or c0 < 0 or r1 > rows or c1 > cols:
+        return False
+    return bool(visible[r0:r1, c0:c1].all())
+
+
 def read_boxes(
     aligned: np.ndarray,
     blank: np.ndarray | BlankMaster,
@@ -429,6 +439,7 @@ def read_boxes(
     *,
     dpi: float,
     settings: RecognitionSettings,
+    visible: np.ndarray | None = None,
 ) -> BoxReadout:
     """Measure every box of ``page``; returns the measures, the thresholds used and the ink maps.
 
@@ -450,7 +461,10 @@ def read_boxes(
     for i, (box, (dy, dx)) in enumerate(zip(boxes, shifts, strict=True)):
         m = _shares(ink, i, box, (int(dy), int(dx)), interiors, attribution, dpi=dpi, settings=settings)
         state = box_state(m, thresholds, registered=bool(registered[i]), settings=settings)
-        measures.append(BoxMeasure(box.id, round(m.inner, 4), round(m.ring, 4), round(m.darkness, 4), state))
+        if visible is not None and not fully_visible(visible, box, dpi=dpi, margin_mm=settings.ring_mm):
+            state = "unseen"  # beyond the scanned image: blank paper there says nothing
+        why = attribution.why.get(i, "") if state == "uncertain" and m.open_loop > 0 else ""
+        measures.append(BoxMeasure(box.id, round(m.inner, 4), round(m.ring, 4), round(m.darkness, 4), state, why))
     return BoxReadout(measures, thresholds, ink, centres, measured, attribution)
 
 

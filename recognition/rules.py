@@ -22,6 +22,9 @@ from core.settings import RecognitionSettings
 from core.types import AnswerReading, BoxMeasure
 from formgen.layout import AnswerBox, Layout, PageLayout, QuestionLayout
 
+# what made a box uncertain (BoxMeasure.why) -> the answer's reason code
+UNCERTAIN_REASONS = {"loop": "loop_unclear", "beside": "mark_beside", "stray": "stray_ink"}
+
 
 def default_thresholds(settings: RecognitionSettings) -> dict[str, float]:
     return {
@@ -35,7 +38,7 @@ def default_thresholds(settings: RecognitionSettings) -> dict[str, float]:
 
 def box_confidence(m: BoxMeasure, t: Mapping[str, float]) -> float:
     """How far a box's ink lies from the threshold deciding its state, mapped to 0.5..1."""
-    if m.state == "uncertain":
+    if m.state in ("uncertain", "unseen"):
         return 0.0
     if m.state == "empty":
         margin = min(
@@ -62,8 +65,11 @@ def _choice(
     reading.confidence = round(min(box_confidence(m, t) for _, m in group), 3)
     marked = [b.value for b, m in group if m.state == "marked"]
     filled = [b.value for b, m in group if m.state == "cancelled"]
-    if any(m.state == "uncertain" for _, m in group):
-        reading.state, reading.needs_review, reading.reason = "uncertain", True, "uncertain_box"
+    if any(m.state == "unseen" for _, m in group):  # part of the row beyond the scanned image
+        reading.state, reading.needs_review, reading.reason = "unreadable", True, "outside_scan"
+    elif any(m.state == "uncertain" for _, m in group):
+        why = next(m.why for _, m in group if m.state == "uncertain")
+        reading.state, reading.needs_review, reading.reason = "uncertain", True, UNCERTAIN_REASONS.get(why, "uncertain_box")
     elif q.kind == "multiple":
         if marked or filled:  # fills beside marks are cancellations; fills alone are the answers
             reading.state, reading.value = "answered", ";".join(marked or filled)
@@ -85,9 +91,11 @@ def _number(
         columns[box.column or 0].append((box, m))
     digits = [_choice(q.model_copy(update={"kind": "single"}), "", columns[c], t) for c in sorted(columns)]
     reading.confidence = round(min(d.confidence for d in digits), 3)
-    if all(d.state == "blank" for d in digits):
+    if any(d.reason == "outside_scan" for d in digits):
+        reading.state, reading.needs_review, reading.reason = "unreadable", True, "outside_scan"
+    elif all(d.state == "blank" for d in digits):
         return reading
-    if any(d.state == "uncertain" for d in digits):
+    elif any(d.state == "uncertain" for d in digits):
         reading.state, reading.needs_review, reading.reason = "uncertain", True, "uncertain_box"
     elif any(d.state != "answered" for d in digits):
         reading.state, reading.needs_review, reading.reason = "unreadable", True, "unreadable_digit"

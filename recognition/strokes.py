@@ -51,10 +51,12 @@ _FILLS = 0.15  # a stroke's ink covering this share of a box interior is a mark 
 class Attribution:
     """Who owns the new ink of a page.
 
-    ``labels`` (int32 (rows, cols), aligned page): the stroke each new-ink pixel belongs to (0: none).
+    ``labels`` (int32): the stroke each new-ink pixel belongs to (0: none), over the part of the aligned
+    page that holds strokes, whose top-left pixel is ``origin`` (row, col).
     ``decided[s]``: stroke s was attributed (specks are not); ``owned[s, k]``: box k counts stroke s as
     its own ink. ``looped[k]``: the share of directions round box k's option a loop it owns covers
-    (0: none); ``doubt[k]``: the same for an open loop or a long stroke half round it.
+    (0: none); ``doubt[k]``: the same for an open loop or a long stroke half round it, and ``why[k]``
+    which doubt it is (loop, beside, stray).
     """
 
     labels: np.ndarray
@@ -62,12 +64,26 @@ class Attribution:
     owned: np.ndarray
     looped: np.ndarray
     doubt: np.ndarray
+    origin: tuple[int, int] = (0, 0)
     leftovers: list[np.ndarray] = field(default_factory=list)  # (n, 2) (y, x) ink no loop explains
+    why: dict[int, str] = field(default_factory=dict)  # box index -> what makes it doubtful: loop|beside|stray
+
+    def doubt_about(self, index: int, share: float, why: str) -> None:
+        if share > self.doubt[index]:
+            self.doubt[index], self.why[index] = share, why
 
     def foreign(self, index: int, rows: slice, cols: slice) -> np.ndarray:
-        """Bool window of the aligned page: ink of strokes attributed, and not to box ``index``."""
-        window = self.labels[rows, cols]
-        return self.decided[window] & ~self.owned[window, index]
+        """Bool window (``rows``, ``cols`` of the aligned page): ink of strokes attributed, and not to
+        box ``index``."""
+        out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
+        r0, c0 = self.origin
+        a0, a1 = max(rows.start, r0), min(rows.stop, r0 + self.labels.shape[0])
+        b0, b1 = max(cols.start, c0), min(cols.stop, c0 + self.labels.shape[1])
+        if a1 > a0 and b1 > b0 and self.decided.any():
+            window = self.labels[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+            out[a0 - rows.start:a1 - rows.start, b0 - cols.start:b1 - cols.start] = \
+                self.decided[window] & ~self.owned[window, index]
+        return out
 
     def own(self, stroke: int, boxes: Sequence[int]) -> None:
         self.decided[stroke] = True
@@ -103,7 +119,7 @@ def attribute_strokes(
     (aligned page), whose writing is nobody's mark.
     """
     n = len(boxes)
-    result = Attribution(np.zeros(ink_mask.shape, np.int32), np.zeros(1, bool), np.zeros((1, n), bool),
+    result = Attribution(np.zeros((0, 0), np.int32), np.zeros(1, bool), np.zeros((1, n), bool),
                          np.zeros(n, np.float32), np.zeros(n, np.float32))
     if not n:
         return result
@@ -120,7 +136,7 @@ def attribute_strokes(
     grouped = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         grouped.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
-    result.labels[r0:r1, c0:c1] = np.where(crop, labels, 0)  # the bridges carry no ink of their own
+    result.labels, result.origin = np.where(crop, labels, 0), (int(r0), int(c0))  # bridges carry no ink
     result.decided, result.owned = np.zeros(count, bool), np.zeros((count, n), bool)
     min_px = settings.speck_mm2 * zones.px_mm**2
     for k in range(1, count):
@@ -154,7 +170,7 @@ def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSett
         mine = nearest == i
         cover = max(_ring_score(ys[mine], xs[mine], rect, r) for rect in zones.rects[i])
         if cover >= settings.loop_cover_min:
-            result.doubt[i] = max(result.doubt[i], cover)
+            result.doubt_about(i, cover, "loop")
 
 
 def _zones(boxes: Sequence[AnswerBox], shifts: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> _Zones:
@@ -349,7 +365,7 @@ def _attribute(
         mine = ~used & (nearest == i)
         own = _loop_scores(ys[mine], xs[mine], zones, {i: in_box[i][mine]}, loop_px)[i]
         if own >= settings.open_loop_cover_min:
-            result.doubt[i] = max(result.doubt[i], own)
+            result.doubt_about(i, own, "loop")
     # what no loop explains and lies in no box: pieces of a loop split over several strokes
     boxed = np.logical_or.reduce(list(in_box.values())) if in_box else np.zeros(ys.size, bool)
     rest = ~used & ~boxed & ~np.isin(nearest, loops)
@@ -368,11 +384,11 @@ def _attribute(
         return
     beside = _beside(ys, xs, zones, near, settings)
     if beside is not None:  # a tick on the code, or a piece of a loop: meant, but which? a person decides
-        result.doubt[beside] = max(result.doubt[beside], settings.open_loop_cover_min)
+        result.doubt_about(beside, settings.open_loop_cover_min, "beside")
     elif size >= loop_px * size / ys.size and near.size:  # a long stroke near options, no one's: never dropped
         votes = np.bincount(np.searchsorted(near, _nearest(ys, xs, zones, near)), minlength=near.size)
         unexplained = int(near[int(np.argmax(votes))])
-        result.doubt[unexplained] = max(result.doubt[unexplained], settings.open_loop_cover_min)
+        result.doubt_about(unexplained, settings.open_loop_cover_min, "stray")
     result.own(label, [] if beside is None else [beside])
 
 

@@ -401,11 +401,12 @@ def warp_to_layout(
     height_mm: float,
     dpi: float,
     origin_mm: tuple[float, float] = (0.0, 0.0),
+    border: int = 255,
 ) -> np.ndarray:
     """The upright page in layout coordinates at ``dpi``: pixel (r, c) covers layout mm
     ``origin_mm + ((c, r) + 0.5) * 25.4 / dpi`` (x, y). A non-zero origin cuts out one region.
 
-    Paper outside the scanned image is filled white. The image is first reduced by area averaging
+    Paper outside the scanned image is filled with ``border`` (white). The image is first reduced by area averaging
     when it is much finer than ``dpi``, so thin lines are not lost to point sampling.
     """
     k = MM_PER_INCH / dpi
@@ -420,4 +421,4 @@ def warp_to_layout(
     matrix = to_source @ alignment.mm_to_px @ out_to_mm
     size = (int(np.ceil(width_mm / k - 1e-6)), int(np.ceil(height_mm / k - 1e-6)))  # as pdfium sizes pages
     return cv2.warpPerspective(source, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=border)

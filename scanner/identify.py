@@ -497,8 +497,23 @@ def _finish(
         return ScannedPage(page.source, page.index, ident, None, identity.page, quality=_quality(None))
     canonical = warp_to_layout(page.image, alignment, width_mm=page_layout.width,
                                height_mm=page_layout.height, dpi=canonical_dpi)
+    visible = _visible(page.image, alignment, page_layout, canonical_dpi)
     clock.lap("warp")
     ident = Identification(identity=identity, qr_text=text, decoder=decoder, reason=None,
                            detail=_how(identity, decoder, alignment), timings_ms=clock.timings)
     return ScannedPage(page.source, page.index, ident, alignment, identity.page, canonical,
-                       float(canonical_dpi), _quality(alignment))
+                       float(canonical_dpi), _quality(alignment), visible)
+
+
+def _visible(image: np.ndarray, alignment: Alignment, page_layout: PageLayout, dpi: float) -> np.ndarray | None:
+    """Where the scanned image shows the page, at ``dpi`` (None: all of it, as when four marks were found)."""
+    corners = mm_to_px(alignment, np.array([[0, 0], [page_layout.width, 0], [page_layout.width, page_layout.height],
+                                            [0, page_layout.height]], np.float64))
+    rows, cols = image.shape[:2]
+    if alignment.marks_found == 4 and corners.min() >= 0 and corners[:, 0].max() < cols and corners[:, 1].max() < rows:
+        return None
+    shown = np.full(image.shape[:2], 255, np.uint8)
+    shown[:2, :], shown[-2:, :], shown[:, :2], shown[:, -2:] = 0, 0, 0, 0  # the image's own edge is no paper
+    warped = warp_to_layout(shown, alignment, width_mm=page_layout.width, height_mm=page_layout.height, dpi=dpi,
+                            border=0)
+    return np.asarray(warped > 127)

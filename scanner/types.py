@@ -54,3 +54,6 @@ class ScannedPage:
     canonical: np.ndarray | None = None
     canonical_dpi: float = 0.0
     quality: dict[str, float | str] = field(default_factory=dict)  # marks_found, residual_mm, aligned_by...
+    # bool, like ``canonical``: where the scan shows the page (False: beyond the scanned image, a
+    # corner fed out of the scan area); None when all of it is there
+    visible: np.ndarray | None = None

@@ -160,7 +160,7 @@ def read(scan: Scan) -> tuple[ScannedPage, PageReading]:
     assert scanned.canonical is not None, scanned.identification.detail
     number = scanned.page_number
     reading = read_page(scanned.canonical, _blank(number), layout().page(number), layout(), dpi=CANONICAL,
-                        settings=RecognitionSettings(), ocr=False)
+                        settings=RecognitionSettings(), ocr=False, visible=scanned.visible)
     return scanned, reading
 
 

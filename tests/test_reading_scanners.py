@@ -61,6 +61,20 @@ def test_a_code_cut_at_the_papers_edge_still_identifies_the_page(turn):
     assert {k: got[k].value for k in expected} == expected
 
 
+def test_answers_beyond_the_scanned_image_go_to_a_person_never_read_blank():
+    image, _ = _marked_page(4)
+    # fed 3.5 degrees askew and 16 mm to the right: the grid's last column (codes at ~195 mm) leaves
+    # the scan area
+    scan = feeder(image, angle=3.5, shift_mm=(16.0, 0.0))
+    scanned, reading = read(scan)
+    assert scanned.visible is not None and not scanned.visible.all()
+    got = answers(reading)
+    cut = [a for a in reading.answers if a.reason == "outside_scan"]
+    assert cut, "some answers lie beyond the image"
+    assert all(a.needs_review and a.value is None for a in cut)
+    assert got["B9", "tc1"].value == "4"  # what the scan shows is read as usual
+
+
 def test_the_printed_digits_identify_a_page_whose_code_is_gone_at_any_turn():
     image, _ = _marked_page(3)
     qr = layout().page(3).qr
