@@ -266,7 +266,6 @@ def _shares(
         return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     printed = ink.printed[r0:r1, c0:c1]
     dark = ink.darkness[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
-    foreign = attribution.foreign(index, slice(r0 + dy, r1 + dy), slice(c0 + dx, c1 + dx))
     loop = float(attribution.looped[index])
     open_loop = float(attribution.doubt[index])
     b0, b1, a0, a1 = mm_box_to_px(box.x, box.y, box.w, box.h, dpi=dpi)
@@ -279,7 +278,11 @@ def _shares(
     # floor), or fewer such pixels than one speck (a fax's dust): no blob survives speck removal and
     # the scattered share stays below what box_state would notice, so they are empty by every
     # measure. Skip them (a third of a page's recognition time).
-    low = int(np.count_nonzero((dark > settings.ink_darkness_floor * 255) & ~printed & ~foreign))
+    some = (dark > settings.ink_darkness_floor * 255) & ~printed
+    if not some.any():
+        return _Shares(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, loop=loop, open_loop=open_loop)
+    foreign = attribution.foreign(index, slice(r0 + dy, r1 + dy), slice(c0 + dx, c1 + dx))
+    low = int(np.count_nonzero(some & ~foreign))
     if low == 0 or (
         low < settings.speck_mm2 * px_per_mm(dpi) ** 2
         and low < _dust_max(int(np.count_nonzero(~printed[interior])), settings)

@@ -28,7 +28,7 @@ Images are numpy (row, col) at the aligned page's ``dpi``; layout rectangles are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -38,6 +38,7 @@ from core.settings import RecognitionSettings
 from formgen.layout import AnswerBox
 from recognition.ink import mm_box_to_px, px_per_mm
 
+_ANALYSIS_DPI = 150.0  # strokes are told apart at the canonical resolution (half of it lost loops in print)
 _BINS = 16  # directions around an option in which a loop's ink is looked for
 _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
 _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
@@ -65,6 +66,7 @@ class Attribution:
     looped: np.ndarray
     doubt: np.ndarray
     origin: tuple[int, int] = (0, 0)
+    factor: int = 1  # strokes are told apart on the page reduced by this (labels: on that copy)
     leftovers: list[np.ndarray] = field(default_factory=list)  # (n, 2) (y, x) ink no loop explains
     why: dict[int, str] = field(default_factory=dict)  # box index -> what makes it doubtful: loop|beside|stray
 
@@ -76,13 +78,16 @@ class Attribution:
         """Bool window (``rows``, ``cols`` of the aligned page): ink of strokes attributed, and not to
         box ``index``."""
         out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
-        r0, c0 = self.origin
-        a0, a1 = max(rows.start, r0), min(rows.stop, r0 + self.labels.shape[0])
-        b0, b1 = max(cols.start, c0), min(cols.stop, c0 + self.labels.shape[1])
-        if a1 > a0 and b1 > b0 and self.decided.any():
-            window = self.labels[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
-            out[a0 - rows.start:a1 - rows.start, b0 - cols.start:b1 - cols.start] = \
-                self.decided[window] & ~self.owned[window, index]
+        if not self.decided.any():
+            return out
+        f, (r0, c0) = self.factor, self.origin
+        ys = np.arange(rows.start, rows.stop) // f - r0
+        xs = np.arange(cols.start, cols.stop) // f - c0
+        ok_y = (ys >= 0) & (ys < self.labels.shape[0])
+        ok_x = (xs >= 0) & (xs < self.labels.shape[1])
+        if ok_y.any() and ok_x.any():
+            window = self.labels[np.ix_(ys[ok_y], xs[ok_x])]
+            out[np.ix_(ok_y, ok_x)] = self.decided[window] & ~self.owned[window, index]
         return out
 
     def own(self, stroke: int, boxes: Sequence[int]) -> None:
@@ -119,10 +124,16 @@ def attribute_strokes(
     (aligned page), whose writing is nobody's mark.
     """
     n = len(boxes)
+    factor = max(1, int(dpi // _ANALYSIS_DPI))
     result = Attribution(np.zeros((0, 0), np.int32), np.zeros(1, bool), np.zeros((1, n), bool),
-                         np.zeros(n, np.float32), np.zeros(n, np.float32))
+                         np.zeros(n, np.float32), np.zeros(n, np.float32), factor=factor)
     if not n:
         return result
+    if factor > 1:  # any ink in a cell keeps it (a thin pencil line survives), print only a cell all printed
+        ink_mask, regions = _pooled(ink_mask, factor, any_of=True), _pooled(regions, factor, any_of=True)
+        printed = _pooled(printed, factor, any_of=False)
+        shifts = np.round(np.asarray(shifts) / factor).astype(int)
+        dpi /= factor
     zones = _zones(boxes, shifts, dpi=dpi, settings=settings)
     new, printed_here = _new_ink(ink_mask, printed, zones, shifts)
     rows, cols = np.flatnonzero(new.any(axis=1)), np.flatnonzero(new.any(axis=0))
@@ -146,10 +157,19 @@ def attribute_strokes(
         stroke = labels[y:y + h, x:x + w] == k
         ys, xs = np.nonzero(stroke & crop[y:y + h, x:x + w])
         if ys.size >= min_px:
-            holes = _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
+            def holes(stroke: np.ndarray = stroke, x: int = x, y: int = y, w: int = w, h: int = h) -> list[np.ndarray]:
+                return _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
             _attribute(k, ys + y + r0, xs + x + c0, holes, zones, regions, result, settings)
     _pooled_doubts(result, zones, settings)
     return result
+
+
+def _pooled(mask: np.ndarray, factor: int, *, any_of: bool) -> np.ndarray:
+    """Bool ``mask`` reduced by ``factor``: a cell is True when any (else all) of its pixels is."""
+    rows, cols = mask.shape[0] // factor, mask.shape[1] // factor
+    op = cv2.dilate if any_of else cv2.erode
+    pooled = op(mask.view(np.uint8), np.ones((factor, factor), np.uint8), anchor=(0, 0))
+    return np.ascontiguousarray(pooled[: rows * factor: factor, : cols * factor: factor]).view(bool)
 
 
 def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSettings) -> None:
@@ -177,15 +197,24 @@ def _zones(boxes: Sequence[AnswerBox], shifts: np.ndarray, *, dpi: float, settin
     inset, k = settings.inner_inset_mm, px_per_mm(dpi)
     interior, rects, side = [], [], []
     for box, (dy, dx) in zip(boxes, shifts, strict=True):
-        code = box.code_rect(default_w=settings.code_mm_per_char * len(box.value))
+        cx0, cy0, cx1, cy1 = _code_mm(box, settings)
         r0, r1, c0, c1 = mm_box_to_px(box.x + inset, box.y + inset, box.w - 2 * inset, box.h - 2 * inset, dpi=dpi)
         interior.append((r0 + dy, r1 + dy, c0 + dx, c1 + dx))
         side.append(min(r1 - r0, c1 - c0))
-        mm = [(box.x, box.y, box.x + box.w, box.y + box.h), (code.x, code.y, code.x + code.w, code.y + code.h),
-              (box.x, box.y, code.x + code.w, box.y + box.h)]
+        mm = [(box.x, box.y, box.x + box.w, box.y + box.h), (cx0, cy0, cx1, cy1), (box.x, box.y, cx1, box.y + box.h)]
         rects.append([(x0 * k + dx, y0 * k + dy, x1 * k + dx, y1 * k + dy) for x0, y0, x1, y1 in mm])
     return _Zones(np.array(interior, int), np.array(rects, float), np.array(side, float),
                   settings.loop_reach_mm * k, k)
+
+
+def _code_mm(box: AnswerBox, settings: RecognitionSettings) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) mm of the code printed beside ``box`` (``AnswerBox.code_rect``, without building
+    a model: this runs for every box of every page)."""
+    if box.code_w > 0:
+        h = box.code_h or box.h
+        x0, y0 = box.x + box.code_dx, box.y + (box.h - h) / 2
+        return x0, y0, x0 + box.code_w, y0 + h
+    return box.x + box.w, box.y, box.x + box.w + settings.code_mm_per_char * len(box.value), box.y + box.h
 
 
 def _new_ink(
@@ -195,21 +224,18 @@ def _new_ink(
     surroundings compared with the blank at that box's own shift (both on the aligned page)."""
     rows, cols = ink_mask.shape
     near = np.zeros((rows, cols), bool)
-    unprinted = np.ones((rows, cols), bool)
+    printed_here = np.zeros((rows, cols), bool)
     grow = int(zones.reach)
     for (x0, y0, x1, y1), (dy, dx) in zip(zones.rects[:, 2], shifts, strict=True):
         a0, a1 = max(0, int(y0) - grow), min(rows, int(y1) + grow)
         b0, b1 = max(0, int(x0) - grow), min(cols, int(x1) + grow)
-        if a1 <= a0 or b1 <= b0:
+        # the layout window this part of the scan shows, within the page
+        s0, s1, t0, t1 = max(0, a0 - dy), min(rows, a1 - dy), max(0, b0 - dx), min(cols, b1 - dx)
+        if s1 <= s0 or t1 <= t0:
             continue
-        near[a0:a1, b0:b1] = True
-        p0, p1, q0, q1 = a0 - dy, a1 - dy, b0 - dx, b1 - dx  # the layout window this part of the scan shows
-        window = np.ones((a1 - a0, b1 - b0), bool)
-        s0, s1, t0, t1 = max(0, p0), min(rows, p1), max(0, q0), min(cols, q1)
-        if s1 > s0 and t1 > t0:
-            window[s0 - p0:s1 - p0, t0 - q0:t1 - q0] = ~printed[s0:s1, t0:t1]
-        unprinted[a0:a1, b0:b1] &= window
-    return ink_mask & near & unprinted, near & ~unprinted
+        near[s0 + dy:s1 + dy, t0 + dx:t1 + dx] = True
+        printed_here[s0 + dy:s1 + dy, t0 + dx:t1 + dx] |= printed[s0:s1, t0:t1]
+    return ink_mask & near & ~printed_here, printed_here
 
 
 def _rejoined(new: np.ndarray, printed: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> np.ndarray:
@@ -325,11 +351,11 @@ def _enclosed(
 
 
 def _attribute(
-    label: int, ys: np.ndarray, xs: np.ndarray, holes: list[np.ndarray], zones: _Zones,
+    label: int, ys: np.ndarray, xs: np.ndarray, holes: Callable[[], list[np.ndarray]], zones: _Zones,
     regions: np.ndarray, result: Attribution, settings: RecognitionSettings,
 ) -> None:
-    """Decide who owns one stroke (``ys``, ``xs``: its pixels; ``holes``: its closed loops) and record
-    it in ``result``."""
+    """Decide who owns one stroke (``ys``, ``xs``: its pixels; ``holes()``: its closed loops, looked
+    for only when needed) and record it in ``result``."""
     if regions[ys, xs].mean() > 0.3:  # writing in a write-in frame beside an option
         result.own(label, [])
         return
@@ -350,7 +376,7 @@ def _attribute(
     if first is not None and inside[first] >= 0.85 * ys.size:  # a tick, a cross or a fill in one box
         _give(result, label, [first], ys, xs, zones, in_box, size)
         return
-    loops, used = _enclosed(holes, ys, xs, zones, near)
+    loops, used = _enclosed(holes(), ys, xs, zones, near)
     # the ink left over may go round other options: open loops (closed ones were holes)
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
     free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
