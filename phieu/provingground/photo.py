@@ -160,18 +160,19 @@ def phone_table(image: np.ndarray, rng: np.random.Generator, *, dpi: float, page
     sheet, alpha, lift, coarse_alpha = _render_sheet(image, cam, frame, dpi, eff_dpi)
     surface, name = _surface(rng, frame)
     light = _light(rng, frame, lift)
-    noise = rng.normal(0, float(rng.uniform(0.008, 0.02)), (frame[1] // 2 + 1, frame[0] // 2 + 1)).astype(np.float32)
-    light *= 1 + cv2.resize(noise, frame, interpolation=cv2.INTER_NEAREST)  # sensor noise, in the light
-    tint = np.array([rng.uniform(0.97, 1.0), rng.uniform(0.95, 0.99), rng.uniform(0.88, 0.96)], np.float32)
+    noise = rng.normal(1, float(rng.uniform(0.008, 0.02)), (frame[1] // 2 + 1, frame[0] // 2 + 1)).astype(np.float32)
+    light = cv2.multiply(light, cv2.resize(noise, frame, interpolation=cv2.INTER_NEAREST))  # sensor noise, in the light
+    tint = [float(rng.uniform(0.97, 1.0)), float(rng.uniform(0.95, 0.99)), float(rng.uniform(0.88, 0.96))]
     # the sheet's own faint shadow on the table, drawn coarse
     rim = cv2.GaussianBlur(coarse_alpha, (0, 0), 0.004 * long / _GRID + 0.5) - coarse_alpha
     shadow = 1 - 0.3 * cv2.resize(np.clip(rim, 0, 1), frame, interpolation=cv2.INTER_LINEAR)
-    on_sheet = sheet * alpha * light  # the two parts of every pixel, lit
-    on_table = (1 - alpha) * shadow * light
+    # every pixel is part sheet, part table, both lit (OpenCV's element-wise operations: several times numpy's speed)
+    on_sheet = cv2.multiply(cv2.multiply(sheet, alpha, dtype=cv2.CV_32F), light)
+    on_table = cv2.multiply(cv2.multiply(cv2.subtract(1.0, alpha), shadow), light)
     out = np.empty((frame[1], frame[0], 3), np.uint8)
     for c in range(3):
-        mixed = on_sheet * tint[c] + surface[:, :, c] * on_table
-        out[:, :, c] = cv2.convertScaleAbs(mixed)  # saturating, and fast
+        table = cv2.multiply(surface[:, :, c], on_table, dtype=cv2.CV_32F)
+        out[:, :, c] = cv2.convertScaleAbs(cv2.scaleAdd(on_sheet, tint[c], table))  # saturating
     out = _lens(out, rng, long)
     quality = int(rng.integers(85, 96)) if camera_size else int(rng.integers(70, 86))
     orientation = int(rng.choice([1, 6, 8], p=[0.7, 0.2, 0.1])) if camera_size else 1
@@ -184,8 +185,8 @@ def phone_table(image: np.ndarray, rng: np.random.Generator, *, dpi: float, page
 
 def _render_sheet(image: np.ndarray, cam: Camera, frame: tuple[int, int], dpi: float,
                   eff_dpi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sheet grey, sheet coverage 0..1, the paper's lift in mm; float32 over the whole frame) and the
-    coverage on the coarse grid."""
+    """(sheet grey uint8, its coverage 0..1 float32, over the whole frame; the paper's lift in mm and
+    the coverage, on the coarse grid)."""
     h, w = image.shape[:2]
     shrink = min(1.0, 1.15 * eff_dpi / dpi)
     source = cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) if shrink < 0.95 else image
@@ -196,14 +197,14 @@ def _render_sheet(image: np.ndarray, cam: Camera, frame: tuple[int, int], dpi: f
     page = cam.unproject(np.c_[gx.ravel(), gy.ravel()])
     lift = cam.curl.z(cam._mm(page)).reshape(gh, gw).astype(np.float32)
     maps = (page * scale).reshape(gh, gw, 2).astype(np.float32)
-    full = cv2.resize(maps, (gw * _GRID, gh * _GRID), interpolation=cv2.INTER_LINEAR)[: frame[1], : frame[0]]
-    mx, my = np.ascontiguousarray(full[:, :, 0]), np.ascontiguousarray(full[:, :, 1])
-    sheet = cv2.remap(source, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    mx, my = (cv2.resize(np.ascontiguousarray(maps[:, :, i]), (gw * _GRID, gh * _GRID),
+                         interpolation=cv2.INTER_LINEAR)[: frame[1], : frame[0]] for i in (0, 1))
+    fixed = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # once, for both remaps
+    sheet = cv2.remap(source, *fixed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
     paper = np.full(source.shape[:2], 255, np.uint8)
-    alpha = cv2.remap(paper, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    lift_full = cv2.resize(lift, (gw * _GRID, gh * _GRID), interpolation=cv2.INTER_LINEAR)[: frame[1], : frame[0]]
+    alpha = cv2.remap(paper, *fixed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     inside = ((page[:, 0] >= 0) & (page[:, 0] < w) & (page[:, 1] >= 0) & (page[:, 1] < h)).reshape(gh, gw)
-    return sheet.astype(np.float32), alpha.astype(np.float32) / 255, lift_full, inside.astype(np.float32)
+    return sheet, cv2.multiply(alpha, 1 / 255, dtype=cv2.CV_32F), lift, inside.astype(np.float32)
 
 
 def _smooth(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]) -> np.ndarray:
