@@ -168,7 +168,7 @@ def phone_table(image: np.ndarray, rng: np.random.Generator, *, dpi: float, page
     shadow = 1 - 0.3 * cv2.resize(np.clip(rim, 0, 1), frame, interpolation=cv2.INTER_LINEAR)
     # every pixel is part sheet, part table, both lit (OpenCV's element-wise operations: several times numpy's speed)
     on_sheet = cv2.multiply(cv2.multiply(sheet, alpha, dtype=cv2.CV_32F), light)
-    on_table = cv2.multiply(cv2.multiply(cv2.subtract(1.0, alpha), shadow), light)
+    on_table = cv2.multiply(cv2.multiply(1.0 - alpha, shadow), light)
     out = np.empty((frame[1], frame[0], 3), np.uint8)
     for c in range(3):
         table = cv2.multiply(surface[:, :, c], on_table, dtype=cv2.CV_32F)
@@ -204,7 +204,9 @@ def _render_sheet(image: np.ndarray, cam: Camera, frame: tuple[int, int], dpi: f
     paper = np.full(source.shape[:2], 255, np.uint8)
     alpha = cv2.remap(paper, *fixed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     inside = ((page[:, 0] >= 0) & (page[:, 0] < w) & (page[:, 1] >= 0) & (page[:, 1] < h)).reshape(gh, gw)
-    return sheet, cv2.multiply(alpha, 1 / 255, dtype=cv2.CV_32F), lift, inside.astype(np.float32)
+    coverage = alpha.astype(np.float32)
+    coverage *= 1 / 255
+    return sheet, coverage, lift, inside.astype(np.float32)
 
 
 def _smooth(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]) -> np.ndarray:
