@@ -193,8 +193,8 @@ class _Hand:
         elif style == "ghost":
             self._ink(self._tick_or_cross(box), ghost_pen(rng), smudge_mm=float(rng.uniform(0.1, 0.25)), patchy=0.35)
         elif style == "stray":
-            pen = Pen(float(rng.uniform(0.3, 0.7)), self.pen.ink, 0.0)
-            self._ink(shapes.stray(rng, box, self.frames), pen)
+            pen = Pen(float(rng.uniform(0.35, 1.0)), self.pen.ink, 0.0)  # a fine dot to a pen rest's blot
+            self._ink(shapes.stray(rng, box, self.frames, pad=pen.width_mm / 2 + 0.3), pen)
 
     def write(self, region: HandwritingRegion) -> None:
         """Cursive-like scribbles on lines 7 mm apart (~3 mm letters), strictly inside the region."""

@@ -49,15 +49,15 @@ def loop(rng: np.random.Generator, target: Rect, *, slack: tuple[float, float] =
     growth = float(rng.uniform(-0.08, 0.1)) if kind == "spiral" else 0.0
     ax = float(np.sqrt((a0 + s) ** 2 + ((b0 + s) / k) ** 2))
     ay = k * ax
-    for _ in range(30):
+    corners = [(target.x, target.y), (target.x + target.w, target.y), (target.x, target.y + target.h),
+               (target.x + target.w, target.y + target.h)]
+    for _ in range(60):
         ring = _ring(cx, cy, ax, ay, tilt, lop, 1.0, 0.0, 0.0, 96)
-        corners = [(target.x, target.y), (target.x + target.w, target.y), (target.x, target.y + target.h),
-                   (target.x + target.w, target.y + target.h)]
         ys = [p[1] for p in ring]
-        too_tall = max(ys) - (target.y + target.h) > reach_mm or target.y - min(ys) > reach_mm
-        if too_tall:
-            ay *= 0.95
-            ax *= 1.03
+        if max(ys) - (target.y + target.h) > reach_mm or target.y - min(ys) > reach_mm:
+            tilt *= 0.7  # a tilted wide loop stands too tall: the hand levels it and flattens it
+            ay *= 0.96
+            ax *= 1.02
         elif not all(contains(ring, x, y) for x, y in corners):
             ax, ay = ax * 1.05, ay * 1.03
         else:
@@ -142,9 +142,9 @@ def scribble(rng: np.random.Generator, r: Rect) -> list[Stroke]:
     return strokes
 
 
-def stray(rng: np.random.Generator, box: Rect, avoid: list[Rect]) -> list[Stroke]:
+def stray(rng: np.random.Generator, box: Rect, avoid: list[Rect], *, pad: float = 0.5) -> list[Stroke]:
     """A pen rest beside ``box``: a dot, a blot, a short dash or a hook, 0.4-2.5 mm outside its frame
-    and inside no frame of ``avoid`` (every box on the page)."""
+    and at least ``pad`` mm (the pen's half width and some) from every frame of ``avoid``."""
     for _ in range(40):
         side = int(rng.integers(4))
         gap = float(rng.uniform(0.4, 2.5))
@@ -158,7 +158,6 @@ def stray(rng: np.random.Generator, box: Rect, avoid: list[Rect]) -> list[Stroke
         else:
             x, y = box.x + box.w + gap, box.y + box.h * along
         shape = _blot(rng, x, y)
-        pad = 0.5
         if not any(_hits(shape, _grow(other, pad)) for other in avoid):
             return shape
     return []
@@ -194,7 +193,7 @@ def path(rng: np.random.Generator, corners: list[Point], *, tremble: float = 0.0
 
 
 def broken(rng: np.random.Generator, strokes: list[Stroke]) -> list[Stroke]:
-    """A skipping, drying ballpoint: each stroke split into dashes 0.8-3 mm long with 0.2-1 mm gaps."""
+    """A skipping, drying ballpoint: each stroke split into dashes 0.8-3 mm long with 0.5-1.5 mm gaps."""
     pieces: list[Stroke] = []
     for stroke in strokes:
         pts = np.array(stroke)
@@ -202,7 +201,7 @@ def broken(rng: np.random.Generator, strokes: list[Stroke]) -> list[Stroke]:
         at = np.r_[0.0, np.cumsum(seg)]
         pos, on = 0.0, True
         while pos < at[-1]:
-            length = float(rng.uniform(0.8, 3.0) if on else rng.uniform(0.2, 1.0))
+            length = float(rng.uniform(0.8, 3.0) if on else rng.uniform(0.5, 1.5))
             if on:
                 ts = np.linspace(pos, min(pos + length, at[-1]), max(2, int(length * 4)))
                 xs, ys = np.interp(ts, at, pts[:, 0]), np.interp(ts, at, pts[:, 1])

@@ -210,12 +210,15 @@ MIX_PRESETS: dict[str, MarkMix] = {
 
 
 def chosen_boxes(answer: TruthAnswer) -> set[str]:
-    """The boxes a careful coder takes as chosen: a clear mark and no correction on them (rules 1-4)."""
+    """The boxes a careful coder takes as chosen: a clear mark and no correction on them (rules 1-4).
+    A solid box beside another mark of its group (the answer; one digit column of a number) cancels."""
     corrected = {m.box_id for m in answer.marks if m.style in ("cancel", "scribble")}
     marked = {m.box_id for m in answer.marks if m.style not in NOT_A_CHOICE}
-    solid = {m.box_id for m in answer.marks if m.style in SOLID_STYLES}
-    if solid and len(marked) > 1:
-        corrected |= solid  # a solid box beside another mark cancels it
+    for group in {b.rsplit(":", 1)[0] for b in marked}:  # box ids end in ":CODE"; digits: "Q:cN:DIGIT"
+        members = {b for b in marked if b.rsplit(":", 1)[0] == group}
+        solid = {m.box_id for m in answer.marks if m.style in SOLID_STYLES} & members
+        if solid and len(members) > 1:
+            corrected |= solid
     return marked - corrected
 
 
