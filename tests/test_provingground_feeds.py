@@ -224,3 +224,16 @@ def test_phone_jpeg_carries_exif_orientation_and_72_dpi(tmp_path: Path) -> None:
     assert upright.shape == shown.shape and upright[:8, :, 0].mean() > 200 and upright[15:, :, 0].mean() < 40
     with pytest.raises(ValueError, match="orientation"):
         write_jpeg(shown, path, orientation=5)
+
+
+def test_a_crease_is_a_faint_line_across_the_sheet() -> None:
+    from phieu.provingground.damage import crease
+
+    page = np.full((1200, 850), 240, np.uint8)
+    words = crease(page, np.random.default_rng(3), px_per_mm=S / 3)
+    at = float(words.split(" at ")[1].split()[0]) * S / 3  # where it says the fold runs (px)
+    darkest = page.min(axis=1) if "across" in words else page.min(axis=0)
+    line = int(np.argmin(darkest))
+    assert abs(line - at) < 0.03 * page.shape[0]  # there, and across the whole sheet
+    assert 180 < darkest.min() < 232 and (page > 180).all()  # faint: a fold, not ink
+    assert ((page.min(axis=1) if "across" in words else page.min(axis=0)) > 236).mean() > 0.7

@@ -140,6 +140,8 @@ def askew_clipped(image: np.ndarray, rng: np.random.Generator, *, dpi: float, pa
     if variant == "askew":
         t, angle, border = _aim(geo, image, dpi, out_dpi, rng, target=int(rng.integers(1, 5)))
         damage.append(f"fed {angle:+.1f}° askew, border cleanup {border / out_dpi * MM_PER_INCH:.1f} mm")
+        if not _inside(geo.qr_guard, t, area, border).all():
+            damage.append("QR corner cut")
     else:
         t, angle = _steady(geo, image, dpi, out_dpi, rng, paper, spread=1.0, limit=2.0)
     marks = geo.all_mark_points()
@@ -154,16 +156,19 @@ def askew_clipped(image: np.ndarray, rng: np.random.Generator, *, dpi: float, pa
 def _aim(geo: SheetGeometry, image: np.ndarray, dpi: float, out_dpi: float, rng: np.random.Generator, *,
          target: int) -> tuple[np.ndarray, float, int]:
     """A 3-4 degree feed, shift and border cleanup that lose ``target`` corner marks (or as near as
-    the sheet allows, at least one) and keep every answer area, the digits and the QR whole."""
+    the sheet allows, at least one) and keep every answer area and the digits whole, and the QR with
+    its quiet zone too, except when all four marks go: an A4 area that cuts all four corners off a
+    sheet 3-4 degrees askew cuts into the QR's corner as well."""
     area = _area(image, dpi, out_dpi)
     marks = geo.all_mark_points()
     px = out_dpi / MM_PER_INCH
+    keep = geo.answers if target == 4 else geo.keep
     best: tuple[int, np.ndarray, float, int] | None = None
-    for _ in range(300):
+    for _ in range(400):
         angle = float(rng.choice([-1, 1]) * rng.uniform(3, 4))
         border = int(round(float(rng.uniform(2, 5.5)) * px)) if rng.random() < 0.6 else 0
         t = feed_matrix(geo.size, dpi, out_dpi, angle, rng.uniform(-10, 10, 2), area)
-        if not _inside(geo.keep, t, area, border + px).all():
+        if not _inside(keep, t, area, border + px).all():
             continue
         lost = len(geo.lost(_inside(marks, t, area, border)))
         if lost == target:
