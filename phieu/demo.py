@@ -12,10 +12,8 @@ afterwards is the CLI's part (only the CLI imports ``review_ui``).
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from phieu.pipeline import ScanSummary, scan_paths
 from phieu.pipeline_exec import worker_count
 from phieu.pipeline_score import Score, score_answers
 from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
+from phieu.provingground.kinds import bundle_in_parallel
 from phieu.provingground.truth import SheetTruth
 from phieu.workspace import DEFAULT_HOME, Workspace
 from storage import surveys
@@ -201,23 +200,12 @@ def fill_in_parallel(
 ) -> list[SheetTruth]:
     """``make_bundle`` split over ``workers`` processes: one scan file per worker (``NAME-k``).
 
-    Returns the truths in the order of ``serials``. Used by the demo and the benchmarks.
+    Returns the truths in the order of ``serials``. Used by the demo (the benchmarks use the
+    proving ground's kinds, which also say where every page went).
     """
-    name = name or profile
-    parts = [serials[i::workers] for i in range(workers) if serials[i::workers]]
-    if len(parts) <= 1:
-        return _bundle(built, serials, secret, profile, fmt, out, name, seed, mix)
-    jobs = [(built, part, secret, profile, fmt, out, f"{name}-{k + 1}", seed + k, mix) for k, part in enumerate(parts)]
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
-        found = {t.serial: t for part in pool.map(_bundle, *zip(*jobs, strict=True)) for t in part}
-    return [found[s] for s in serials]
-
-
-def _bundle(built: BuiltForm, serials: list[int], secret: bytes, profile: str, fmt: str, out: Path, name: str,
-            seed: int, mix: str = "mixed") -> list[SheetTruth]:
-    return make_bundle(built, built.layout, serials, profile=profile, rng=np.random.default_rng(seed), out_dir=out,
-                       fmt=fmt, secret=secret, name=name, mix=mix)  # type: ignore[arg-type]
+    truths, _pages = bundle_in_parallel(built, serials, secret, out, profile=profile, formats=(fmt,),  # type: ignore[arg-type]
+                                        seed=seed, workers=workers, name=name or profile, mix=mix)
+    return truths
 
 
 def _forged(built: BuiltForm, layout: Layout, serial: int, out: Path, seed: int) -> None:

@@ -64,8 +64,46 @@ class Score:
         }
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one answer the truth knows: ``correct``, ``review``, ``wrong`` or ``missing``."""
+
+    verdict: str
+    stored: str | None = None
+    status: str | None = None
+    reason: str | None = None
+
+
 def score_answers(session: Session, survey_code: str, truths: Iterable[SheetTruth]) -> Score:
     """Compare the stored answers of the given sheets with their truth (see module docstring)."""
+    truths = list(truths)
+    verdicts = answer_verdicts(session, survey_code, truths)
+    score = Score()
+    for truth in truths:
+        for (question, item), expected in truth.answers.items():
+            found = verdicts[(truth.serial, question, item)]
+            score.answers += 1
+            if found.verdict == "missing":
+                score.missing += 1
+            elif found.verdict == "review":
+                score.review += 1
+                score.review_expected += expected.expect == "review"
+                score.by_reason[found.reason or "?"] += 1
+            elif found.verdict == "correct":
+                score.correct += 1
+            else:
+                score.wrong += 1
+                score.wrong_examples.append(
+                    f"serial {truth.serial} {question}/{item or '-'}: stored {found.stored!r}, truth {expected.value!r} "
+                    f"({expected.expect}, marks {[m.style for m in expected.marks]})"
+                )
+    return score
+
+
+def answer_verdicts(
+    session: Session, survey_code: str, truths: Iterable[SheetTruth]
+) -> dict[tuple[int, str, str], Verdict]:
+    """The verdict on every answer of the given sheets, by (serial, question, item)."""
     truths = list(truths)
     serials = [t.serial for t in truths]
     rows = session.execute(
@@ -76,32 +114,25 @@ def score_answers(session: Session, survey_code: str, truths: Iterable[SheetTrut
     )
     stored = {(serial, q, item): (value, status, reason) for serial, q, item, value, status, reason in rows}
     read_serials = {serial for serial, _q, _i in stored}
-    score = Score()
+    verdicts: dict[tuple[int, str, str], Verdict] = {}
     for truth in truths:
         for (question, item), expected in truth.answers.items():
-            score.answers += 1
-            found = stored.get((truth.serial, question, item))
+            key = (truth.serial, question, item)
+            found = stored.get(key)
             if found is None:
                 # an empty write-in may be stored as nothing at all: right, when the sheet was read
-                if expected.expect == "blank" and expected.kind == "writein" and truth.serial in read_serials:
-                    score.correct += 1
-                else:
-                    score.missing += 1
+                empty_writein = expected.expect == "blank" and expected.kind == "writein"
+                verdicts[key] = Verdict("correct" if empty_writein and truth.serial in read_serials else "missing")
                 continue
             value, status, reason = found
             if status == "review":
-                score.review += 1
-                score.review_expected += expected.expect == "review"
-                score.by_reason[reason or "?"] += 1
+                verdict = "review"
             elif expected.expect != "review" and _same(value, expected.value):
-                score.correct += 1
+                verdict = "correct"
             else:
-                score.wrong += 1
-                score.wrong_examples.append(
-                    f"serial {truth.serial} {question}/{item or '-'}: stored {value!r}, truth {expected.value!r} "
-                    f"({expected.expect}, marks {[m.style for m in expected.marks]})"
-                )
-    return score
+                verdict = "wrong"
+            verdicts[key] = Verdict(verdict, value, status, reason)
+    return verdicts
 
 
 def _same(stored: str | None, truth: str | None) -> bool:

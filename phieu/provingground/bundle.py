@@ -23,6 +23,7 @@ from scanner.render import iter_render_pdf, render_pdf_page
 
 from .degrade import Degraded, degrade
 from .filler import fill_page
+from .realmarks import MarkBank
 from .truth import MarkMix, SheetTruth, random_truth
 from .writers import PdfScanWriter, TiffG4Writer, write_jpeg, write_png
 
@@ -34,6 +35,20 @@ log = logging.getLogger(__name__)
 Format = Literal["pdf", "tiff", "jpeg", "png"]
 FILL_DPI = 300.0
 PHONE_METADATA_DPI = 72.0  # what camera JPEGs claim, whatever the distance to the paper
+PHONE_PROFILES = ("phone", "phone-table")
+_PHONES = ("samsung SM-A155F", "OPPO CPH2591", "Xiaomi 23129RAA4G", "Apple iPhone 11")
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """Where one sheet page went: the scan file, its index there, and what was done to it."""
+
+    path: str
+    index: int  # 0-based page index in the file (always 0 for one-image-per-page files)
+    serial: int
+    page: int
+    damage: tuple[str, ...] = ()
+    lost_marks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -56,23 +71,25 @@ class _Sink:
             self.paths.append(self._writer.path)
         return self
 
-    def add(self, page: Degraded) -> None:
+    def add(self, page: Degraded) -> tuple[Path, int]:
+        """Write ``page``; returns the file and the page's index in it."""
         quality = page.jpeg_quality or 85
         if isinstance(self._writer, PdfScanWriter):
             self._writer.add(page.image, dpi=page.dpi, jpeg_quality=quality, g4=page.jpeg_quality is None)
-        elif isinstance(self._writer, TiffG4Writer):
+            return self._writer.path, self._writer.count - 1
+        if isinstance(self._writer, TiffG4Writer):
             self._writer.add(page.image, dpi=page.dpi)
+            return self._writer.path, self._writer.count - 1
+        path = self.out_dir / f"{self.name}-{len(self.paths) + 1:04d}.{'jpg' if self.fmt == 'jpeg' else 'png'}"
+        if self.fmt == "jpeg":  # phones stamp a placeholder resolution, not the page's
+            phone = page.profile in PHONE_PROFILES
+            camera = _PHONES[len(self.paths) % len(_PHONES)] if page.profile == "phone-table" else None
+            write_jpeg(page.image, path, dpi=PHONE_METADATA_DPI if phone else page.dpi, quality=quality,
+                       orientation=page.exif_orientation, camera=camera)
         else:
-            path = (
-                self.out_dir
-                / f"{self.name}-{len(self.paths) + 1:04d}.{'jpg' if self.fmt == 'jpeg' else 'png'}"
-            )
-            if self.fmt == "jpeg":  # phones stamp a placeholder resolution, not the page's
-                dpi = PHONE_METADATA_DPI if page.profile == "phone" else page.dpi
-                write_jpeg(page.image, path, dpi=dpi, quality=quality)
-            else:
-                write_png(page.image, path, dpi=page.dpi)
-            self.paths.append(path)
+            write_png(page.image, path, dpi=page.dpi)
+        self.paths.append(path)
+        return path, 0
 
     def __exit__(self, *exc: object) -> None:
         if self._writer is not None:
@@ -92,13 +109,16 @@ def make_bundle(
     secret: bytes | None = None,
     name: str = "bundle",
     turns: bool = False,
+    bank: MarkBank | None = None,
+    manifest: list[PageRecord] | None = None,
 ) -> list[SheetTruth]:
     """Fill and degrade every sheet of ``serials``; write ``out_dir/name.pdf`` (or ``.tif``, or one
     ``name-NNNN.jpg``/``.png`` per page). Returns each sheet's ground truth, in order.
 
     A ``BuiltForm`` is stamped first with ``secret``; a stamped PDF must hold exactly the pages of
     ``serials`` in order (what ``formgen.render.stamp_sheets`` writes). ``fmt="tiff"`` needs 1-bit
-    pages: use it with the "fax" profile; a "fax" PDF holds CCITT G4 pages (a black-and-white scan).
+    pages: use it with the "fax" or "bw-scanner" profile; their PDFs hold CCITT G4 pages (black-and-white
+    scans). ``bank``: real marks for the "real" mix; ``manifest`` gets a ``PageRecord`` per page written.
     """
     pdf = _stamped(built_or_stamped_pdf, serials, secret)
     truths: list[SheetTruth] = []
@@ -107,8 +127,12 @@ def make_bundle(
             truth = random_truth(layout, rng, serial=serial, mix=mix)
             truths.append(truth)
             for number, image in pages:
-                filled = fill_sheet_page(image, layout, truth, number)
-                sink.add(degrade(filled, profile, rng, dpi=FILL_DPI, turns=turns, jpeg=fmt == "png"))
+                filled = fill_sheet_page(image, layout, truth, number, bank=bank)
+                page = degrade(filled, profile, rng, dpi=FILL_DPI, turns=turns, jpeg=fmt == "png",
+                               page=layout.page(number))
+                path, index = sink.add(page)
+                if manifest is not None:
+                    manifest.append(PageRecord(str(path), index, serial, number, page.damage, page.lost_marks))
     log.info("bundle %s: %d sheets, profile %s, %s", out_dir / name, len(truths), profile, fmt)
     return truths
 
@@ -132,7 +156,7 @@ def make_photocopy(
         for number in range(1, layout.page_count + 1):
             image = render_pdf_page(stamped_pdf, first + number - 1, dpi=FILL_DPI)
             filled = fill_sheet_page(image, layout, truth, number)
-            sink.add(degrade(filled, profile, rng, dpi=FILL_DPI, jpeg=fmt == "png"))
+            sink.add(degrade(filled, profile, rng, dpi=FILL_DPI, jpeg=fmt == "png", page=layout.page(number)))
     return sink.paths
 
 
@@ -173,8 +197,10 @@ def _sheets(
         yield serial, sheet
 
 
-def fill_sheet_page(image: np.ndarray, layout: Layout, truth: SheetTruth, number: int) -> np.ndarray:
+def fill_sheet_page(
+    image: np.ndarray, layout: Layout, truth: SheetTruth, number: int, *, bank: MarkBank | None = None
+) -> np.ndarray:
     """Page ``number`` (1-based, rendered at 300 dpi) filled by the respondent of ``truth``: the hand
     is seeded from ``truth.fill_seed``, so a sheet and its photocopy carry the very same marks."""
     hand = np.random.default_rng([truth.fill_seed, number])
-    return fill_page(image, layout.page(number), truth, dpi=FILL_DPI, rng=hand)
+    return fill_page(image, layout.page(number), truth, dpi=FILL_DPI, rng=hand, bank=bank)

@@ -1,40 +1,72 @@
-"""Make a clean page look scanned: office scanner, fax-like 1-bit, or phone photo.
+"""Make a clean page look scanned or photographed, as office scanners, faxes and phones do.
 
-Input and output are uint8 greyscale arrays indexed (row, col), 0 = black. Geometry is (x, y) with
-x = column; ``Degraded.transform`` is the 3x3 matrix T with ``[x', y', 1] ~ T @ [x, y, 1]`` from
-input pixels to output pixels (resolution change, rotation, shift, perspective, all in one), so
-tests can check where every box went. Pure numpy/cv2: one geometric warp per page, then cheap
-per-pixel effects (texture and lighting computed at low resolution and scaled up), then JPEG.
-Deterministic for a given ``rng`` state: every random choice, noise included, is drawn from it.
+Profiles: ``office``, ``fax``, ``phone`` (the first proving ground) and, from what scanners and phones
+do to real returns (issue 8): ``askew-clipped`` (sheets fed 3-4 degrees askew into an A4 scan area
+that loses corner marks; torn and stapled corners, folds: ``feeds``), ``qr-clipped`` (the QR's quiet
+zone cut at the edge, in any orientation), ``bw-scanner`` (an office scanner in black-and-white mode
+with its own thresholding), ``phone-table`` (a phone photo of the whole sheet lying on a table:
+``photo``).
+
+Input is a uint8 greyscale array indexed (row, col), 0 = black; output too, except ``phone-table``
+(RGB, as phones write). Geometry is (x, y) with x = column; ``Degraded.transform`` is the 3x3 matrix
+T with ``[x', y', 1] ~ T @ [x, y, 1]`` from input pixels to output pixels (resolution change,
+rotation, shift, perspective, all in one), so tests can check where every box went; a curled sheet
+adds a smooth non-linear part: ``Degraded.map_points`` is then the exact mapping. Pure numpy/cv2:
+one geometric warp per page, then cheap per-pixel effects (texture and lighting computed at low
+resolution and scaled up), then JPEG. Deterministic for a given ``rng`` state: every random
+choice, noise included, is drawn from it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from formgen.layout import PageLayout
 
 log = logging.getLogger(__name__)
 
 Profile = Literal["office", "fax", "phone"]
 PROFILES: tuple[Profile, ...] = ("office", "fax", "phone")
+# issue 8: what scanners and phones do to real returns (see the module docstring)
+NEW_PROFILES: tuple[str, ...] = ("askew-clipped", "qr-clipped", "bw-scanner", "phone-table")
+ALL_PROFILES: tuple[str, ...] = (*PROFILES, *NEW_PROFILES)
 MM_PER_INCH = 25.4
 _TEXTURE_CELL_PX = 24  # low-frequency fields are drawn on a grid this coarse, then interpolated
 _BED_MARGIN_MM = 1.0  # white beyond the skewed sheet's corners on office and fax scans
 _NOISE_TILE_PX = 509  # sensor-noise tile (odd size: its repeats do not line up with 8x8 JPEG blocks)
 
 
+class PointMap(Protocol):
+    """An exact, non-linear input px -> output px mapping (a curled sheet seen by a camera)."""
+
+    def project(self, points: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class Degraded:
-    image: np.ndarray  # uint8 grey; the fax profile gives only 0 and 255
+    image: np.ndarray  # uint8 grey (fax and bw-scanner: only 0 and 255); phone-table: uint8 RGB
     dpi: float  # resolution of the page in the result (effective resolution for phone photos)
-    transform: np.ndarray  # 3x3 float64, input px -> output px
+    transform: np.ndarray  # 3x3 float64, input px -> output px (a curled sheet: its flat part)
     profile: str
     turn: int = 0  # 0/90/180/270: quarter turns applied (counter-clockwise as displayed)
     jpeg_quality: int | None = None  # the JPEG quality already applied (write the file with it)
+    warp: PointMap | None = None  # the exact mapping when the paper is not flat (see map_points)
+    damage: tuple[str, ...] = ()  # what happened to this page, in words ("askew 3.4°", "torn corner ...")
+    lost_marks: tuple[str, ...] = ()  # registration marks (layout names) mostly cut off or covered
+    exif_orientation: int = 1  # the writer stores the pixels turned so that a viewer applying it shows ``image``
+
+    def map_points(self, points: np.ndarray) -> np.ndarray:
+        """Where input pixels (N x 2, x y) are in ``image``: exact, curl included."""
+        if self.warp is not None:
+            return self.warp.project(np.asarray(points, np.float64))
+        pts = np.c_[np.asarray(points, np.float64), np.ones(len(points))] @ self.transform.T
+        return np.asarray(pts[:, :2] / pts[:, 2:], np.float64)
 
 
 def degrade(
@@ -45,8 +77,13 @@ def degrade(
     dpi: float = 300.0,
     turns: bool = False,
     jpeg: bool = True,
+    page: PageLayout | None = None,
 ) -> Degraded:
-    """Degrade ``image`` (a page at ``dpi``) with one of PROFILES.
+    """Degrade ``image`` (a page at ``dpi``) with one of ALL_PROFILES.
+
+    ``page``: the page's layout, which the issue-8 profiles use to aim their damage (which corner
+    marks a feed loses, where the QR's quiet zone is) and to keep every answer area on the image;
+    without it they assume the standard A4 sheet.
 
     ``turns``: a quarter of the pages come out turned by 90, 180 or 270 degrees (a sheet fed the
     wrong way round), as the scanner must cope with. ``jpeg=False`` leaves the JPEG step to the file
@@ -64,8 +101,13 @@ def degrade(
         out = _fax(image, rng, dpi, turn)
     elif profile == "phone":
         out = _phone(image, rng, dpi, turn)
+    elif profile in NEW_PROFILES:
+        from . import feeds, photo  # noqa: PLC0415 (they build on this module's helpers)
+
+        make = photo.phone_table if profile == "phone-table" else feeds.FEEDS[profile]
+        out = make(image, rng, dpi=dpi, page=page, turn=turn)
     else:
-        raise ValueError(f"unknown degradation profile {profile!r}; choose one of {PROFILES}")
+        raise ValueError(f"unknown degradation profile {profile!r}; choose one of {ALL_PROFILES}")
     if jpeg and out.jpeg_quality is not None:
         out.image = _jpeg(out.image, out.jpeg_quality)
     return out
@@ -210,7 +252,10 @@ def _lighting(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    colour = img.ndim == 3
+    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1] if colour else img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoder failed")
+    if colour:  # RGB in, RGB out (OpenCV speaks BGR)
+        return np.ascontiguousarray(np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR))[:, :, ::-1])
     return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))

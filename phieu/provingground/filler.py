@@ -1,10 +1,12 @@
-"""Draw a respondent's marks on a rasterised sheet: ticks, crosses, fills, circles, pencil, write-ins.
+"""Draw a respondent's marks on a rasterised sheet: ticks, crosses, fills, loops, pencil, write-ins.
 
 Images are uint8 greyscale numpy arrays indexed (row, col), 0 = black. Geometry is (x, y) with
 x = column; layout millimetres (from the page's top-left) become pixels as ``mm * dpi / 25.4``.
 Strokes are anti-aliased cv2 polylines with a trembling hand (jittered points, varying width and
 darkness); ink darkens the paper multiplicatively, so printed lines stay visible under it. Pencil
-is light grey and grainy. Handwriting stays strictly inside its HandwritingRegion.
+is light grey and grainy. Handwriting stays strictly inside its HandwritingRegion. The styles of
+issue 8 (loops, overshooting ticks, marker, skipping pens, ghosts, scribbles, strays, real marks cut
+from real scans) take their shapes from ``strokes`` and are drawn whatever the neighbouring boxes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 
 from formgen.layout import AnswerBox, HandwritingRegion, PageLayout, Rect
 
+from . import strokes as shapes
+from .realmarks import MarkBank, paste_mark
 from .truth import CODE_LABEL_MM, ROOMY_MM, MarkSpec, SheetTruth, free_space_mm
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,21 @@ def rubbed_out(rng: np.random.Generator) -> Pen:
     return Pen(width_mm=float(rng.uniform(0.6, 1.0)), ink=float(rng.uniform(200, 230)), grain=0.5)
 
 
+def marker(rng: np.random.Generator) -> Pen:
+    """A felt-tip marker: broad (0.8-1.3 mm) and nearly black."""
+    return Pen(width_mm=float(rng.uniform(0.8, 1.3)), ink=float(rng.uniform(5, 35)), grain=0.0)
+
+
+def light_pencil(rng: np.random.Generator) -> Pen:
+    """A hard pencil pressed lightly: thin, pale, grainy, yet plainly a stroke on white paper."""
+    return Pen(width_mm=float(rng.uniform(0.25, 0.4)), ink=float(rng.uniform(150, 185)), grain=0.35)
+
+
+def ghost_pen(rng: np.random.Generator) -> Pen:
+    """What an eraser leaves of a firm pencil mark: pale grey, patchy, smeared, its shape still there."""
+    return Pen(width_mm=float(rng.uniform(0.35, 0.5)), ink=float(rng.uniform(150, 195)), grain=0.4)
+
+
 def fill_page(
     image: np.ndarray,
     page: PageLayout,
@@ -56,12 +75,16 @@ def fill_page(
     *,
     dpi: float = 300.0,
     rng: np.random.Generator,
+    bank: MarkBank | None = None,
 ) -> np.ndarray:
-    """A copy of ``image`` (the stamped page rendered at ``dpi``) with ``truth``'s marks for this page."""
+    """A copy of ``image`` (the stamped page rendered at ``dpi``) with ``truth``'s marks for this page.
+
+    ``bank``: real pen marks for the styles ``real`` and ``real_solid`` (required when they occur).
+    """
     out = image.copy()
     boxes = {b.id: b for b in page.boxes}
     regions = {r.id: r for r in page.regions}
-    hand = _Hand(out, dpi, rng, sheet_pen(rng))
+    hand = _Hand(out, dpi, rng, sheet_pen(rng), clean=image, bank=bank, frames=page.boxes)
     free = free_space_mm(page)
     for mark in truth.marks_on_page(set(boxes) | set(regions)):
         if mark.style == "write":
@@ -71,14 +94,47 @@ def fill_page(
     return out
 
 
+def code_rect(image: np.ndarray, box: Rect, dpi: float) -> Rect:
+    """Where the option's code is printed (bold, just right of the box), measured on the clean page.
+
+    The first run of ink right of the frame, at most 3.5 mm wide; the usual place when none is found.
+    """
+    s = dpi / MM_PER_INCH
+    x0, x1 = int((box.x + box.w + 0.35) * s), int((box.x + box.w + 6.0) * s)
+    y0, y1 = int(box.y * s), int((box.y + box.h) * s)
+    band = image[max(0, y0) : y1, max(0, x0) : x1] < 128
+    cols = np.flatnonzero(band.any(axis=0))
+    if cols.size == 0:
+        return Rect(x=box.x + box.w + 1.5, y=box.y + 1.1, w=2.5, h=3.2)
+    gaps = np.flatnonzero(np.diff(cols) > 0.5 * s)
+    last = cols[gaps[0]] if gaps.size else cols[-1]
+    first, last = int(cols[0]), int(min(last, cols[0] + 3.5 * s))
+    rows = np.flatnonzero(band[:, first : last + 1].any(axis=1))
+    return Rect(x=(x0 + first) / s, y=(y0 + int(rows[0])) / s, w=(last - first + 1) / s, h=(int(rows[-1]) - int(rows[0]) + 1) / s)
+
+
 class _Hand:
     """Draws strokes onto ``image`` in place, one local patch at a time (fast on 300 dpi pages)."""
 
-    def __init__(self, image: np.ndarray, dpi: float, rng: np.random.Generator, pen: Pen) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        dpi: float,
+        rng: np.random.Generator,
+        pen: Pen,
+        *,
+        clean: np.ndarray | None = None,
+        bank: MarkBank | None = None,
+        frames: list[AnswerBox] | None = None,
+    ) -> None:
         self.image = image
+        self.dpi = dpi
         self.px_per_mm = dpi / MM_PER_INCH
         self.rng = rng
         self.pen = pen
+        self.clean = image.copy() if clean is None else clean
+        self.bank = bank
+        self.frames: list[Rect] = list(frames or [])
 
     def mark(self, box: AnswerBox, mark: MarkSpec, *, roomy: bool = True) -> None:
         """``roomy``: there is free paper above and below the box (else circles hug the code only)."""
@@ -89,7 +145,9 @@ class _Hand:
             "overflow": self._overflow,
             "circle": self._circle if roomy else self._circle_code,
         }
-        if mark.style in ("fill", "cancel"):
+        if mark.style in _NEW_STYLES:
+            self._mark_as_people_do(box, mark.style)
+        elif mark.style in ("fill", "cancel"):
             self._solid(box, full=mark.style == "cancel")
         elif mark.style == "dot":
             self._dot(box)
@@ -98,6 +156,45 @@ class _Hand:
         else:
             pen = pencil(self.rng) if mark.style == "pencil" else self._wobbled_pen()
             self._ink(draw[mark.style](box), pen, _grow(box, 4.0))
+
+    def _mark_as_people_do(self, box: AnswerBox, style: str) -> None:
+        """The issue-8 styles: shapes from ``strokes``, drawn whatever lies next to the box."""
+        rng = self.rng
+        if style in ("real", "real_solid"):
+            if self.bank is None:
+                raise ValueError(f"style {style!r} needs real marks: pass a MarkBank to fill_page")
+            paste_mark(self.image, box, self.bank.pick(rng, solid=style == "real_solid"), dpi=self.dpi, rng=rng)
+            return
+        if style in ("loop", "loop_code", "check_out"):
+            code = code_rect(self.clean, box, self.dpi)
+            if style == "loop":
+                target = Rect(x=box.x, y=box.y, w=code.x + code.w - box.x, h=box.h)
+                self._ink(shapes.loop(rng, target), self._wobbled_pen())
+            elif style == "loop_code":
+                self._ink(shapes.loop(rng, code, slack=(0.25, 1.1), aspect=(0.75, 1.15)), self._wobbled_pen())
+            else:
+                self._ink(shapes.tick_over_code(rng, box, code), self._wobbled_pen())
+        elif style == "tick_over":
+            self._ink(shapes.tick(rng, box, over=True), self._wobbled_pen())
+        elif style == "cross_over":
+            self._ink(shapes.cross(rng, box, over=True), self._wobbled_pen())
+        elif style == "marker":
+            drawn = shapes.tick(rng, box, over=rng.random() < 0.3) if rng.random() < 0.5 else shapes.cross(rng, box)
+            self._ink(drawn, marker(rng), smudge_mm=0.06)
+        elif style == "light":
+            self._ink(self._tick_or_cross(box), light_pencil(rng))
+        elif style == "skip":
+            drawn = shapes.tick(rng, box) if rng.random() < 0.5 else shapes.cross(rng, box)
+            for piece in shapes.broken(rng, drawn):  # the ballpoint's pressure and ink vary along the way
+                p = self.pen
+                self._ink([piece], Pen(p.width_mm * float(rng.uniform(0.7, 1.0)), p.ink + float(rng.uniform(0, 60)), 0.1))
+        elif style == "scribble":
+            self._ink(shapes.scribble(rng, box), self._wobbled_pen())
+        elif style == "ghost":
+            self._ink(self._tick_or_cross(box), ghost_pen(rng), smudge_mm=float(rng.uniform(0.1, 0.25)), patchy=0.35)
+        elif style == "stray":
+            pen = Pen(float(rng.uniform(0.35, 1.0)), self.pen.ink, 0.0)  # a fine dot to a pen rest's blot
+            self._ink(shapes.stray(rng, box, self.frames, pad=pen.width_mm / 2 + 0.3), pen)
 
     def write(self, region: HandwritingRegion) -> None:
         """Cursive-like scribbles on lines 7 mm apart (~3 mm letters), strictly inside the region."""
@@ -258,13 +355,21 @@ class _Hand:
         self,
         strokes: list[list[Point]],
         pen: Pen,
-        area: Rect,
+        area: Rect | None = None,
         *,
         clip: Rect | None = None,
         filled: bool = False,
         smudge_mm: float = 0.0,
+        patchy: float = 0.0,
     ) -> None:
-        """Render ``strokes`` (mm) with ``pen`` into the image patch under ``area`` (mm)."""
+        """Render ``strokes`` (mm) with ``pen`` into the image patch under ``area`` (mm; default: round
+        the strokes). ``patchy``: share of the stroke an eraser took away, in soft patches."""
+        strokes = [st for st in strokes if st]
+        if not strokes:
+            return
+        if area is None:
+            xs, ys = [x for st in strokes for x, _ in st], [y for st in strokes for _, y in st]
+            area = _grow(Rect(x=min(xs), y=min(ys), w=max(xs) - min(xs), h=max(ys) - min(ys)), pen.width_mm + 1.0)
         s = self.px_per_mm
         h, w = self.image.shape[:2]
         x0, y0 = max(0, int(area.x * s)), max(0, int(area.y * s))
@@ -281,6 +386,10 @@ class _Hand:
         a = alpha.astype(np.float32) / 255.0
         if pen.grain > 0:
             a *= self.rng.random(a.shape, dtype=np.float32) > pen.grain
+        if patchy > 0:  # a smooth random field: the eraser passed more here than there
+            coarse = self.rng.random((a.shape[0] // 12 + 2, a.shape[1] // 12 + 2)).astype(np.float32)
+            field = cv2.resize(coarse, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_CUBIC)
+            a *= np.clip((field - patchy) * 4.0, 0.0, 1.0)
         if smudge_mm > 0:
             a = np.asarray(cv2.GaussianBlur(a, (0, 0), smudge_mm * s), np.float32)
         if clip is not None:
@@ -288,6 +397,12 @@ class _Hand:
         patch = self.image[y0:y1, x0:x1].astype(np.float32)
         darken = 1.0 - a * (1.0 - np.clip(pen.ink, 0, 255) / 255.0)
         self.image[y0:y1, x0:x1] = np.clip(patch * darken, 0, 255).astype(np.uint8)
+
+
+_NEW_STYLES = frozenset(
+    {"loop", "loop_code", "tick_over", "cross_over", "marker", "skip", "light", "check_out", "real", "real_solid",
+     "scribble", "ghost", "stray"}
+)
 
 
 def _grow(r: Rect, mm: float) -> Rect:

@@ -11,8 +11,31 @@ write (drawn as handwriting-like strokes, so a reader can only send it to review
 
 ``expect`` says what an honest reader must do: ``"answer"`` (the value, auto-accepted or reviewed),
 ``"review"`` (the marks are ambiguous or it is handwriting: a person must decide), ``"blank"``.
-A lone solid fill is the respondent's answer (the OMR habit); a solid fill beside another mark is a
-cancellation (the printed correction convention).
+
+The rules, as a careful human coder applies them to one answer (a single-choice question, a grid
+row, one digit column of a number; a multiple-choice question takes every chosen box):
+
+1. A **clear mark** chooses its option. Clear marks: a tick, a cross, a lone solid fill (the OMR
+   habit), a loop round the box and its printed code or round the code alone (khoanh tròn, as the
+   ministry's paper forms teach), however lopsided, tilted, spiral-overdrawn or open (by up to 30 %)
+   it is; a tick or cross that overshoots into the next box; a heavy felt-marker stroke; a skipping
+   ballpoint's broken strokes; light pencil; a tick drawn over the printed code beside the box; a
+   real pen mark cut from a real filled scan. A clear mark belongs to the box (or code) it encloses
+   or is centred on, **never to a neighbour its stroke crosses**: a loop round option 3 that cuts
+   through option 2's frame, or a tick whose tail runs into the row above, leaves that neighbour as
+   it was (blank, or whatever its own marks say).
+2. **Two clear marks** on one single-choice answer: ``review`` (the person must decide). The same box
+   ticked and circled is one choice.
+3. **Corrections** do not count: a box filled solid beside another mark (the printed convention,
+   "tô kín ô để hủy"), a box scribbled out beside another mark, a pencil mark rubbed out (a grey
+   ghost) beside the real answer. The other mark is the answer (two other marks: ``review``).
+4. **Stray ink** does not count: a pen dot or pen rest inside or beside a box, a short dash where
+   the pen landed. A row with only stray ink is ``blank``.
+5. Nothing, or only corrections and stray ink: ``blank`` (a number missing a digit: ``blank``).
+6. Handwriting is always ``review``: only a person can read it.
+
+Never drawn, because a careful coder could not say either: a lone scribble-out, a loop round two
+options at once, a ghost on an otherwise blank row.
 """
 
 from __future__ import annotations
@@ -27,11 +50,21 @@ import numpy as np
 from formgen.layout import AnswerBox, HandwritingRegion, Layout, PageLayout, QuestionLayout
 
 MarkStyle = Literal[
-    "tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "erased", "write"
+    "tick", "cross", "fill", "circle", "pencil", "overflow", "cancel", "dot", "erased", "write",
+    # respondents as they are (issue 8): drawn whatever the neighbours
+    "loop", "loop_code", "tick_over", "cross_over", "marker", "skip", "light", "check_out",
+    "real", "real_solid", "scribble", "ghost", "stray",
 ]
 Expect = Literal["answer", "review", "blank"]
 OTHER_OPTION_WEIGHT = 0.15  # "Khác (ghi rõ)" is chosen far less often than a named option
-MAIN_STYLES: tuple[MarkStyle, ...] = ("tick", "cross", "fill", "circle", "pencil", "overflow")
+MAIN_STYLES: tuple[MarkStyle, ...] = (
+    "tick", "cross", "fill", "circle", "pencil", "overflow",
+    "loop", "loop_code", "tick_over", "cross_over", "marker", "skip", "light", "check_out", "real", "real_solid",
+)
+SOLID_STYLES = frozenset({"fill", "real_solid"})  # a lone solid box is the answer; beside a mark, a cancellation
+# what a careful coder ignores: corrections, stray ink, handwriting (which has its own answer)
+NOT_A_CHOICE: frozenset[str] = frozenset({"cancel", "scribble", "dot", "stray", "erased", "ghost", "write"})
+FAINT_STYLES = frozenset({"pencil", "light"})  # a ghost beside these could be as dark: never drawn
 # circles reach ~1.5 mm beyond the frame and take in the code to its right; overflowing marks reach
 # ~2 mm: drawn only where the neighbouring frames (and the band a reader searches round them) are clear
 CODE_LABEL_MM = 3.5
@@ -95,6 +128,11 @@ class MarkMix:
     text_share: float = 0.3  # free-text questions written in
     number_write_share: float = 0.0  # a number also written by hand in its "Viết số" frame (readers
     # must not send every such number to review: raise this once they read the digit boxes first)
+    # issue 8 (all 0 in the older presets, which then draw exactly as before):
+    scribble_share: float = 0.0  # a first choice scribbled out (maybe over its tick), then the right box marked
+    ghost_share: float = 0.0  # a pencil mark partly rubbed out beside the real (pen) answer
+    blank_stray_share: float = 0.0  # a blank row with pen rests or dots beside its boxes
+    double_share: float = 0.0  # the chosen box both ticked and circled
 
 
 MIX_PRESETS: dict[str, MarkMix] = {
@@ -117,7 +155,72 @@ MIX_PRESETS: dict[str, MarkMix] = {
         stray_share=0.1,
         erase_share=0.05,
     ),
+    # --- issue 8: respondents as they are, drawn whatever the neighbours (see the rules above) ---
+    # people taught to circle (khoanh tròn): loops round box and code or the code alone, big ticks
+    "loops": MarkMix(
+        styles={"loop": 0.4, "loop_code": 0.2, "tick_over": 0.1, "cross_over": 0.1, "tick": 0.08, "cross": 0.08,
+                "fill": 0.04},
+        ambiguous_share=0.01,
+        scribble_share=0.01,
+        stray_share=0.01,
+        double_share=0.03,
+    ),
+    # many blank rows with pen rests beside their boxes; light pencil next to firm marks
+    "strays": MarkMix(
+        styles={"tick": 0.3, "cross": 0.3, "fill": 0.05, "loop": 0.1, "light": 0.15, "pencil": 0.1},
+        blank_share=0.2,
+        stray_share=0.1,
+        blank_stray_share=0.8,
+        ghost_share=0.02,
+    ),
+    # an everyday population of returns, every habit at a realistic rate (most people do as the sheet
+    # says and cross the box; one mark in nine is a loop or a tick beside the code)
+    "returns": MarkMix(
+        styles={"tick": 0.26, "cross": 0.27, "fill": 0.05, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
+                "pencil": 0.06, "marker": 0.05, "skip": 0.05, "tick_over": 0.05, "cross_over": 0.04,
+                "check_out": 0.02, "overflow": 0.04},
+        ambiguous_share=0.01,
+        cancel_share=0.01,
+        scribble_share=0.01,
+        ghost_share=0.01,
+        stray_share=0.02,
+        blank_stray_share=0.2,
+        double_share=0.01,
+    ),
+    # the same without pencil: what a 1-bit scanner's threshold keeps of every mark
+    "returns-pen": MarkMix(
+        styles={"tick": 0.29, "cross": 0.3, "fill": 0.05, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
+                "marker": 0.05, "skip": 0.05, "tick_over": 0.05, "cross_over": 0.04, "check_out": 0.02,
+                "overflow": 0.04},
+        ambiguous_share=0.01,
+        cancel_share=0.01,
+        scribble_share=0.01,
+        stray_share=0.02,
+        blank_stray_share=0.2,
+        double_share=0.01,
+    ),
+    # real pen marks cut from real filled scans (needs a MarkBank when filling), and some of ours
+    "real": MarkMix(
+        styles={"real": 0.65, "real_solid": 0.1, "tick": 0.08, "cross": 0.07, "loop": 0.1},
+        ambiguous_share=0.01,
+        cancel_share=0.01,
+        stray_share=0.02,
+        blank_stray_share=0.1,
+    ),
 }
+
+
+def chosen_boxes(answer: TruthAnswer) -> set[str]:
+    """The boxes a careful coder takes as chosen: a clear mark and no correction on them (rules 1-4).
+    A solid box beside another mark of its group (the answer; one digit column of a number) cancels."""
+    corrected = {m.box_id for m in answer.marks if m.style in ("cancel", "scribble")}
+    marked = {m.box_id for m in answer.marks if m.style not in NOT_A_CHOICE}
+    for group in {b.rsplit(":", 1)[0] for b in marked}:  # box ids end in ":CODE"; digits: "Q:cN:DIGIT"
+        members = {b for b in marked if b.rsplit(":", 1)[0] == group}
+        solid = {m.box_id for m in answer.marks if m.style in SOLID_STYLES} & members
+        if solid and len(members) > 1:
+            corrected |= solid
+    return marked - corrected
 
 
 def truths_to_json(truths: list[SheetTruth]) -> str:
@@ -240,13 +343,17 @@ class _Chooser:
             "writein": self.mix.writein_share,
             "text": self.mix.text_share,
             "number_write": self.mix.number_write_share,
+            "scribble": self.mix.scribble_share,
+            "ghost": self.mix.ghost_share,
+            "blank_stray": self.mix.blank_stray_share,
+            "double": self.mix.double_share,
         }[what]
         return bool(self.rng.random() < share)
 
     def style(self, box: AnswerBox, group: list[AnswerBox], *, solid_ok: bool = True) -> MarkStyle:
         for _ in range(20):
             style = self.styles[int(self.rng.choice(len(self.styles), p=self.weights))]
-            if style == "fill" and not solid_ok:
+            if style in SOLID_STYLES and not solid_ok:
                 continue
             need = NEEDS_FREE_MM.get(style)
             if need and not (self.free_mm[box.id][0] >= need[0] and self.free_mm[box.id][1] >= need[1]):
@@ -257,7 +364,7 @@ class _Chooser:
     def choice(self, q: QuestionLayout, group: list[AnswerBox]) -> TruthAnswer:
         kind = "multiple" if q.kind == "multiple" else q.kind
         if not group or self.chance("blank"):
-            return TruthAnswer(None, "blank", self._strays(group), kind=kind)
+            return TruthAnswer(None, "blank", self._strays(group) + self._blank_strays(group), kind=kind)
         order = self._preference(q, group)
         chosen = [group[order[0]]]
         if q.kind == "multiple":
@@ -305,23 +412,38 @@ class _Chooser:
     def _mark(
         self, chosen: list[AnswerBox], group: list[AnswerBox], kind: str, *, ambiguous_ok: bool
     ) -> TruthAnswer:
-        """Marks for ``chosen``, maybe after cancelling a wrong box, maybe with a second (ambiguous) mark.
+        """Marks for ``chosen``, maybe after correcting a wrong box, maybe with a second (ambiguous) mark.
 
         A solid fill is only drawn as the group's one and only mark: beside any other mark it would
-        read, rightly, as the printed correction convention (a cancelled box).
+        read, rightly, as the printed correction convention (a cancelled box). Shares that are 0
+        draw nothing from ``rng``, so older presets give the very same sheets as before.
         """
         others = [b for b in group if b not in chosen]
         cancel = bool(others) and self.chance("cancel")
-        ambiguous = ambiguous_ok and len(others) > int(cancel) and self.chance("ambiguous")
-        solid_ok = len(chosen) == 1 and not cancel and not ambiguous
+        scribble = self.mix.scribble_share > 0 and len(others) > int(cancel) and self.chance("scribble")
+        corrections = int(cancel) + int(scribble)
+        ambiguous = ambiguous_ok and len(others) > corrections and self.chance("ambiguous")
+        solid_ok = len(chosen) == 1 and not corrections and not ambiguous
         marks: list[MarkSpec] = []
         if cancel:
             marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "cancel"))
+        if scribble:  # the first choice scribbled out, often over the tick or cross it had
+            first = others.pop(int(self.rng.integers(len(others))))
+            if self.rng.random() < 0.5:
+                marks.append(MarkSpec(first.id, "tick" if self.rng.random() < 0.5 else "cross"))
+            marks.append(MarkSpec(first.id, "scribble"))
         if ambiguous:
             chosen = [*chosen, others.pop(int(self.rng.integers(len(others))))]
-        marks += [MarkSpec(b.id, self.style(b, group, solid_ok=solid_ok)) for b in chosen]
+        styles = [self.style(b, group, solid_ok=solid_ok) for b in chosen]
+        marks += [MarkSpec(b.id, style) for b, style in zip(chosen, styles, strict=True)]
+        if self.mix.double_share > 0 and styles[0] not in SOLID_STYLES and self.chance("double"):
+            looped = styles[0] in ("loop", "loop_code", "circle")
+            marks.append(MarkSpec(chosen[0].id, "tick" if looped else "loop"))  # ticked and circled: one choice
         if self.mix.erase_share > 0 and others and self.chance("erase"):  # no draw: presets stay reproducible
             marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "erased"))
+        faint = any(style in FAINT_STYLES for style in styles)
+        if self.mix.ghost_share > 0 and others and not faint and self.chance("ghost"):
+            marks.append(MarkSpec(others.pop(int(self.rng.integers(len(others)))).id, "ghost"))
         marks += self._strays(others)
         if ambiguous:
             return TruthAnswer(None, "review", marks, kind=kind)
@@ -332,6 +454,13 @@ class _Chooser:
         if candidates and self.chance("stray"):
             return [MarkSpec(candidates[int(self.rng.integers(len(candidates)))].id, "dot")]
         return []
+
+    def _blank_strays(self, group: list[AnswerBox]) -> list[MarkSpec]:
+        """A row left blank, with one or two pen rests or dots beside its boxes (never inside)."""
+        if not group or self.mix.blank_stray_share <= 0 or not self.chance("blank_stray"):
+            return []
+        count = 1 + int(self.rng.random() < 0.3)
+        return [MarkSpec(group[int(self.rng.integers(len(group)))].id, "stray") for _ in range(count)]
 
     def handwriting(
         self, region: HandwritingRegion, kind: str, *, write: bool, text: str | None = None

@@ -4,10 +4,11 @@
   dpi, like office scanners. Written object by object straight to disk, so a 1,000-page file never
   sits in memory.
 - ``write_tiff_g4``: multi-page CCITT Group 4 TIFF of 1-bit pages, with resolution tags (fax, B/W scans).
-- ``write_png`` / ``write_jpeg``: single pages with dpi metadata.
+- ``write_png`` / ``write_jpeg``: single pages with dpi metadata; a JPEG may be colour and carry a
+  phone's EXIF (72 dpi, make and model, an orientation tag with the pixels stored turned to match).
 
-Images are uint8 greyscale arrays indexed (row, col), 0 = black. ``dpi`` is one value for every page
-or one per page.
+Images are uint8 greyscale arrays indexed (row, col), 0 = black (a JPEG may also be RGB). ``dpi`` is
+one value for every page or one per page.
 """
 
 from __future__ import annotations
@@ -188,8 +189,34 @@ def write_png(image: np.ndarray, path: Path, *, dpi: float = 300.0) -> None:
     Image.fromarray(_grey(image)).save(path, format="PNG", dpi=(dpi, dpi))
 
 
-def write_jpeg(image: np.ndarray, path: Path, *, dpi: float = 300.0, quality: int = 85) -> None:
-    Image.fromarray(_grey(image)).save(path, format="JPEG", dpi=(round(dpi), round(dpi)), quality=quality)
+_EXIF_TURNS = {1: 0, 3: 2, 6: 1, 8: -1}  # EXIF orientation -> np.rot90 turns from shown to stored pixels
+
+
+def write_jpeg(
+    image: np.ndarray, path: Path, *, dpi: float = 300.0, quality: int = 85, orientation: int = 1,
+    camera: str | None = None,
+) -> None:
+    """``image`` as it is to be seen; ``orientation`` (EXIF 1, 3, 6 or 8): store the pixels turned
+    and tag them so a viewer turns them back, as phones do; ``camera``: "Make Model" for the EXIF."""
+    if orientation not in _EXIF_TURNS:
+        raise ValueError(f"EXIF orientation {orientation} is not a turn (use 1, 3, 6 or 8)")
+    stored = np.rot90(_pixels(image), _EXIF_TURNS[orientation])
+    exif = Image.Exif()
+    if orientation != 1 or camera:
+        exif[0x0112] = orientation
+        exif[0x011A] = exif[0x011B] = round(dpi)  # XResolution, YResolution
+        exif[0x0128] = 2  # inches
+    if camera:
+        exif[0x010F], exif[0x0110] = camera.split(" ", 1) if " " in camera else (camera, camera)
+    Image.fromarray(np.ascontiguousarray(stored)).save(
+        path, format="JPEG", dpi=(round(dpi), round(dpi)), quality=quality, exif=exif.tobytes()
+    )
+
+
+def _pixels(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image
+    return _grey(image)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
