@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 import cv2
 import numpy as np
@@ -44,6 +45,7 @@ _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
 _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
 _CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
 _RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges over print: the rest)
+_LOOP_SPREAD_MM = 1.2  # an open loop's own ink: within this of its typical distance in each direction
 _LOOP_WIDTH_MM = 2.5  # the ink of a closed loop: within this of its hole (a wide pen, a wobble, bridges)
 _FILLS = 0.15  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
 
@@ -189,7 +191,7 @@ def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSett
     for i in np.unique(nearest):
         mine = nearest == i
         cover = max(_ring_score(ys[mine], xs[mine], rect, r) for rect in zones.rects[i])
-        if cover >= settings.loop_cover_min:
+        if cover >= settings.open_loop_cover_min and result.looped[i] == 0:
             result.doubt_about(i, cover, "loop")
 
 
@@ -377,11 +379,18 @@ def _attribute(
         _give(result, label, [first], ys, xs, zones, in_box, size)
         return
     loops, used = _enclosed(holes(), ys, xs, zones, near)
-    # the ink left over may go round other options: open loops (closed ones were holes)
+    # the ink left over may go round other options: open loops (closed ones were holes), best first,
+    # each loop's own ink set aside before the next is looked for
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
-    free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
-    score = _loop_scores(ys[~used], xs[~used], zones, free, loop_px)
-    loops += [i for i in score if score[i] >= settings.loop_cover_min]
+    while True:
+        free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
+        score, rects = _loop_scores(ys[~used], xs[~used], zones, free, loop_px, best_rect=True)
+        top = max(score, key=lambda i: score[i], default=None)
+        if top is None or score[top] < settings.loop_cover_min:
+            break
+        loops.append(top)
+        on_loop = _on_loop(ys[~used], xs[~used], rects[top], zones)
+        used[np.flatnonzero(~used)[on_loop]] = True
     # half round an option: meant for it? a person decides (a mark elsewhere stays). Only the ink
     # nearer this option than any other counts: the arcs of loops round its neighbours do not.
     nearest = _nearest(ys, xs, zones, near)
@@ -418,21 +427,54 @@ def _attribute(
     result.own(label, [] if beside is None else [beside])
 
 
+@overload
+def _loop_scores(ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray], loop_px: float,
+                 *, best_rect: Literal[False] = False) -> dict[int, float]: ...
+@overload
+def _loop_scores(ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray], loop_px: float,
+                 *, best_rect: Literal[True]) -> tuple[dict[int, float], dict[int, np.ndarray]]: ...
 def _loop_scores(
-    ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray], loop_px: float
-) -> dict[int, float]:
+    ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray], loop_px: float,
+    *, best_rect: bool = False,
+) -> dict[int, float] | tuple[dict[int, float], dict[int, np.ndarray]]:
     """Per option near the stroke: how well the stroke goes round its box, its code or both (the best
-    of the three, see _ring_score). Ink inside another box is that box's business, no evidence here;
-    less ink than a loop's (``loop_px``) goes round nothing."""
+    of the three, see _ring_score; with ``best_rect``, also which of the three rectangles). Ink inside
+    another box is that box's business, no evidence here; less ink than a loop's (``loop_px``) goes
+    round nothing."""
     which = np.full(ys.size, -1)
     for i, sel in in_box.items():
         which[sel] = i
-    score = {}
+    score: dict[int, float] = {}
+    rects: dict[int, np.ndarray] = {}
     for i in in_box:
         mine = (which == -1) | (which == i)
-        score[i] = max(_ring_score(ys[mine], xs[mine], rect, zones.reach) for rect in zones.rects[i]) \
-            if mine.sum() >= loop_px else 0.0
-    return score
+        if mine.sum() < loop_px:
+            score[i] = 0.0
+            continue
+        found = [_ring_score(ys[mine], xs[mine], rect, zones.reach) for rect in zones.rects[i]]
+        h = int(np.argmax(found))
+        score[i], rects[i] = found[h], zones.rects[i, h]
+    return (score, rects) if best_rect else score
+
+
+def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones) -> np.ndarray:
+    """Which of the pixels make up a loop round ``rect``: in each direction, those within
+    _LOOP_SPREAD_MM of the loop's own typical distance beyond the rectangle's edge (a loop touching
+    another keeps only its own ink)."""
+    x0, y0, x1, y1 = rect
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, max(1.0, (x1 - x0) / 2), max(1.0, (y1 - y0) / 2)
+    dx, dy = xs - cx, ys - cy
+    angle = np.arctan2(dy, dx)
+    edge = np.minimum(hw / np.maximum(np.abs(np.cos(angle)), 1e-6), hh / np.maximum(np.abs(np.sin(angle)), 1e-6))
+    beyond = np.hypot(dx, dy) - edge
+    bins = ((angle + np.pi) * (_BINS / (2 * np.pi))).astype(int) % _BINS
+    band = (beyond >= -(1 - _CROSSING) * edge) & (beyond <= zones.reach)
+    on = np.zeros(ys.size, bool)
+    for b in np.unique(bins[band]):
+        sel = band & (bins == b)
+        typical = float(np.median(beyond[sel]))
+        on |= sel & (np.abs(beyond - typical) <= _LOOP_SPREAD_MM * zones.px_mm)
+    return on
 
 
 def _give(
