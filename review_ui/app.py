@@ -7,11 +7,9 @@ form and POST), Flask-Limiter (failed logins throttled per address, in memory), 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -28,11 +26,15 @@ from werkzeug.exceptions import HTTPException
 
 from core.errors import ConflictError, NotFoundError, PhieuError
 from core.settings import Settings
-from review_ui.web import Account, AppState, error_body, wants_json
+from review_ui import words
+from review_ui.server import BackgroundServer, make_server
+from review_ui.web import MAX_ID, Account, AppState, IdConverter, error_body, session_stamp, wants_json
+from review_ui.words import in_language
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import User
 
+__all__ = ["BackgroundServer", "create_app", "make_server", "secret_key_for", "serve"]
 log = logging.getLogger(__name__)
 LANGUAGES = ("vi", "en")
 STATUS_OF_ERROR = {NotFoundError: 404, ConflictError: 409}
@@ -80,6 +82,7 @@ def create_app(
         qr_secret=qr_secret,
         upload_dir=Path(upload_dir) if upload_dir else files.parent / "uploads",
     )
+    app.url_map.converters["int"] = IdConverter  # before any route: a huge id is a 404, not a database error
     CSRFProtect(app)
     Babel(app, locale_selector=_locale)
     _init_login(app)
@@ -89,6 +92,7 @@ def create_app(
     resume_jobs(app.extensions["phieu"])  # uploads a stopped server had not finished scanning
     _throttle_login(app, review.login_attempts_per_minute)
     _register_errors(app)
+    words.install(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -117,9 +121,9 @@ def _init_login(app: Flask) -> None:
         ident, _sep, stamp = user_id.partition(":")
         state: AppState = app.extensions["phieu"]
         with state.db.session() as s:
-            user = s.get(User, int(ident)) if ident.isdigit() else None
-            if user is None or not user.active or user.password_hash[-16:] != stamp:
-                return None
+            user = s.get(User, int(ident)) if ident.isdigit() and int(ident) <= MAX_ID else None
+            if user is None or not user.active or session_stamp(user) != stamp:
+                return None  # disabled, new password, or logged out since: the cookie no longer works
             return Account(user)
 
     @manager.unauthorized_handler
@@ -144,14 +148,22 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _throttle_login(app: Flask, per_minute: int) -> None:
-    """Failed logins (401) count against the address; past the limit the login answers 429."""
+    """Failed logins (401) count against the address and against the username, whichever URL
+    (``/login`` or ``/api/login``) they came through; past either limit the login answers 429."""
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=False)
-    limit = limiter.limit(
-        f"{per_minute}/minute", methods=["POST"], deduct_when=lambda response: response.status_code == 401, scope="login"
-    )
-    guarded = limit(app.view_functions["auth.login"])  # both URLs share one view: decorate it once
+    failed = {"methods": ["POST"], "deduct_when": lambda response: response.status_code == 401}
+    by_address = limiter.shared_limit(f"{per_minute}/minute", scope="login-address", **failed)  # type: ignore[arg-type]
+    by_name = limiter.shared_limit(f"{per_minute}/minute", scope="login-username", key_func=_login_name, **failed)  # type: ignore[arg-type]
+    guarded = by_name(by_address(app.view_functions["auth.login"]))  # both URLs share one view: decorate it once
     for endpoint in ("auth.login", "auth.login_api"):
         app.view_functions[endpoint] = guarded  # type: ignore[assignment]
+
+
+def _login_name() -> str:
+    """The username a login attempt names (form or JSON), folded so that case does not make a new key."""
+    body = request.get_json(silent=True) if request.is_json else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return "user:" + str(name or "").strip().casefold()[:80]
 
 
 def _register_errors(app: Flask) -> None:
@@ -179,41 +191,16 @@ def _register_errors(app: Flask) -> None:
 def _error(status: int, code: str, message: str) -> Any:
     if wants_json():
         return error_body(code, message), status
+    message = in_language(message)
     if status == 409 and request.method == "POST" and request.path.startswith("/review/"):
         flash(message, "error")
-        return redirect(url_for("review.next_item"))
+        return redirect(url_for("review.peek"), code=303)
     return render_template("error.html", status=status, code=code, message=message), status
 
 
 def secret_key_for(workspace_secret: bytes) -> str:
     """The Flask signing key, derived from the workspace secret (sessions survive restarts)."""
     return hmac.new(workspace_secret, b"phieu review_ui session", hashlib.sha256).hexdigest()
-
-
-def make_server(app: Flask, host: str, port: int) -> Any:
-    """A waitress server bound to (host, port) — port 0 picks a free one; ``.run()`` serves, ``.close()`` stops."""
-    from waitress.server import create_server
-
-    return create_server(app, host=host, port=port, threads=8, ident="phieu")
-
-
-class BackgroundServer:
-    """The app served by waitress in a daemon thread (tests, benchmarks, the demo); ``stop()`` ends it cleanly."""
-
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = make_server(app, host, port)
-        self.url = f"http://{host}:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self._run, name="phieu-waitress", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        with contextlib.suppress(OSError):  # the sockets were closed by stop()
-            self.server.run()
-
-    def stop(self) -> None:
-        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)  # workers first: no late wake-ups
-        self.server.close()
-        self.thread.join(5)
 
 
 def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_callback: Callable[[str], None] | None = None) -> None:
