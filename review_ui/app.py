@@ -28,7 +28,16 @@ from core.errors import ConflictError, NotFoundError, PhieuError
 from core.settings import Settings
 from review_ui import words
 from review_ui.server import BackgroundServer, make_server
-from review_ui.web import MAX_ID, Account, AppState, IdConverter, error_body, session_stamp, wants_json
+from review_ui.web import (
+    MAX_ID,
+    Account,
+    AppState,
+    BadInput,
+    IdConverter,
+    error_body,
+    session_stamp,
+    wants_json,
+)
 from review_ui.words import in_language
 from storage.db import Database
 from storage.files import FileStore
@@ -92,6 +101,7 @@ def create_app(
     resume_jobs(app.extensions["phieu"])  # uploads a stopped server had not finished scanning
     _throttle_login(app, review.login_attempts_per_minute)
     _register_errors(app)
+    _refuse_nul(app)
     words.install(app)
 
     @app.context_processor
@@ -164,6 +174,19 @@ def _login_name() -> str:
     body = request.get_json(silent=True) if request.is_json else None
     name = body.get("username") if isinstance(body, dict) else request.form.get("username")
     return "user:" + str(name or "").strip().casefold()[:80]
+
+
+def _refuse_nul(app: Flask) -> None:
+    """No text we store or look up may hold a NUL character (PostgreSQL refuses it): such a request is a 400."""
+
+    @app.before_request
+    def _check() -> None:
+        texts = [request.path, *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            texts += list(request.form.values())
+        body = request.get_data(cache=True) if request.is_json else b""
+        if any("\x00" in t for t in texts) or b"\x00" in body or b"\\u0000" in body:
+            raise BadInput("Yêu cầu chứa ký tự NUL / the request holds a NUL character")
 
 
 def _register_errors(app: Flask) -> None:
