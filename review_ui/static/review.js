@@ -68,7 +68,7 @@
       .then(r => (r.ok ? r.json() : null))
       .then(data => {
         if (!data || !data.item) return { done: true };
-        new Image().src = data.image;  // warm the browser cache with the next crop
+        (data.rows || []).forEach(r => { new Image().src = r.crop; });  // warm the browser cache with the next pictures
         return fetch(data.url, { credentials: 'same-origin' }).then(r => r.text()).then(html => ({ url: data.url, html }));
       })
       .catch(() => null);
@@ -176,6 +176,7 @@
     document.getElementById('show-page').addEventListener('click', togglePage);
     select(0);
     startPrefetch();
+    item.dataset.ready = '1';  // the keys work from now on (tests wait for this)
   }
 
   document.addEventListener('keydown', onKey);
