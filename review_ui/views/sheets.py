@@ -65,6 +65,7 @@ def show(code: str, serial: int) -> Any:
         for a in answers:
             q = questions.get(a.question)
             row = answer_row(s, a)
+            row["label"] = _answer_label(q, a)
             row["machine_words"] = value_words(q, a.machine_value) if a.machine_value is not None else "—"
             row["final_words"] = value_words(q, a.final_value) if a.status != "review" else ""
             rows.append(row)
@@ -79,6 +80,16 @@ def show(code: str, serial: int) -> Any:
             "can_correct": me().role in MANAGERS,
         }
     return respond("sheet.html", data)
+
+
+def _answer_label(question: Any, answer: Answer) -> str:
+    """What a person calls the answer: the grid row's text, "chữ viết tay" for a write-in, else the question."""
+    if question is None:
+        return answer.item or ""
+    if answer.kind in ("writein", "text"):
+        return f"{question.text}: {_('chữ viết tay')}"
+    row = next((it for it in question.items if it.id == answer.item), None) if question.kind == "grid" else None
+    return row.text if row is not None else question.text
 
 
 def _value(fields: dict[str, Any]) -> str | None:
