@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from core.settings import RecognitionSettings, ScanSettings
+from core.settings import RecognitionSettings, ReviewSettings, ScanSettings
 from core.types import AnswerReading, PageReading
 from formgen.definition import load_definition
 from formgen.layout import AnswerBox, Layout
@@ -305,6 +305,7 @@ def test_ocr_draft_reads_neat_vietnamese_writing(sipas: Sheet) -> None:
     written = next(a for a in reading.answers if a.item == "A3:w2")
     assert written.state == "ink" and written.needs_review and written.reason == "writein"
     assert written.ocr_draft is not None and "Mường" in written.ocr_draft, written.ocr_draft
+    assert written.ocr_confidence is not None and written.ocr_confidence >= ReviewSettings().ocr_draft_min_confidence  # offered
 
 
 @pytest.mark.parametrize(("written", "review"), [("47", False), ("52", True)])

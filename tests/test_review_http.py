@@ -302,3 +302,15 @@ def test_second_review_share_set_by_a_supervisor_sends_decisions_to_another_pers
     assert all("previous" not in r and r["preselect"] == [] or r["kind"] == "grid" for r in item["rows"])
     page = b.get(f"/review/{item['item']['id']}").text
     assert "duyet1" not in page and "Người duyệt thứ nhất" not in page
+
+
+def test_a_draft_below_the_confidence_bar_is_not_offered(database, file_store) -> None:  # type: ignore[no-untyped-def]
+    info = seed(database, file_store, sheets=1, ocr_confidence=40.0)  # garbage reads with low confidence
+    url = database.engine.url.render_as_string(hide_password=False)
+    app = create_app(url, file_store.root, settings=Settings(), secret_key="t", migrate=False)
+    client, _token = login(app, "duyet1")
+    data = client.get(f"/api/review/{info.writein_item_ids[0]}").json
+    assert data["rows"][0]["draft"] == "" and data["rows"][0]["draft_hidden"] is True
+    page = client.get(f"/review/{info.writein_item_ids[0]}").text
+    assert "Zalo cua xa" not in page and "không đủ tin cậy" in page
+    app.extensions["phieu"].db.dispose()
