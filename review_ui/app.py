@@ -207,6 +207,7 @@ def _register_errors(app: Flask) -> None:
             403: _("Vai trò của bạn không được dùng trang này.") + " / Your role may not use this page.",
             429: _("Đăng nhập sai quá nhiều lần; hãy thử lại sau một phút.") + " / Too many failed logins; wait a minute.",
             404: _("Không tìm thấy trang.") + " / Page not found.",
+            413: _("Dữ liệu gửi lên quá lớn.") + " / The request is too large.",
         }
         return _error(status, code, messages.get(status, exc.description or exc.name))
 
