@@ -25,6 +25,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -32,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from argon2 import PasswordHasher
+from sqlalchemy import func, insert, select
 
 from core.settings import ScanSettings, Settings
 from formgen.definition import load_definition
@@ -40,12 +43,10 @@ from formgen.render import build_form
 from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
-from review_ui.accounts import create_user
-from review_ui.app import BackgroundServer, create_app
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
-from storage.models import Answer, ReviewItem, Sheet
+from storage.models import Answer, ReviewItem, Sheet, User
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sipas-2024.yaml"
 OUT = Path(__file__).resolve().parent / "out"
@@ -59,16 +60,17 @@ MIX = MarkMix(styles={"tick": 0.35, "cross": 0.3, "fill": 0.05, "circle": 0.15, 
 SHEETS_PER_ROUND = 4
 
 
-def prepare(home: Path, items: int, seed: int) -> tuple[str, Database, dict[int, Any]]:
-    """A database whose queue holds at least ``items`` rows, and the truth of every sheet by serial."""
-    url = f"sqlite:///{home / 'phieu.sqlite3'}"
-    db, store = Database.open(url), FileStore(home / "files")
+def prepare(home: Path, items: int, seed: int) -> tuple[Database, dict[int, Any]]:
+    """A workspace at ``home`` whose queue holds at least ``items`` rows, and the truth of every sheet by serial."""
+    (home / "files").mkdir(parents=True)
+    (home / "secret.key").write_text(SECRET.hex())
+    db, store = Database.open(f"sqlite:///{home / 'phieu.sqlite3'}"), FileStore(home / "files")
     db.migrate()
     built = build_form(load_definition(EXAMPLE))
     with db.session() as s:
         surveys.register_edition(s, built.definition, yaml_text=EXAMPLE.read_text(encoding="utf-8"), layout=built.layout,
                                  blank_pdf=built.blank_pdf, files=store, actor="bench")
-        create_user(s, "duyet1", PASSWORD, "reviewer")
+        s.execute(insert(User), [{"username": "duyet1", "password_hash": PasswordHasher().hash(PASSWORD), "role": "reviewer"}])
     truths: dict[int, Any] = {}
     rng = np.random.default_rng(seed)
     settings = Settings(scan=ScanSettings(jobs=2))
@@ -83,7 +85,19 @@ def prepare(home: Path, items: int, seed: int) -> tuple[str, Database, dict[int,
         for truth in make_bundle(built, built.layout, serials, profile="office", rng=rng, out_dir=folder, secret=SECRET, mix=MIX):
             truths[truth.serial] = truth
         scan_paths(db, store, [folder], secret=SECRET, settings=settings, ocr=True)
-    return url, db, truths
+    return db, truths
+
+
+def serve(home: Path) -> tuple[subprocess.Popen[str], str]:
+    """`phieu --home HOME serve --port 0` in its own process, as in production; returns it and its address."""
+    phieu = Path(sys.executable).with_name("phieu")
+    process = subprocess.Popen([str(phieu), "--home", str(home), "serve", "--port", "0"], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "http://" in line:
+            return process, line[line.index("http://"):].split()[0].rstrip("/")
+    raise RuntimeError("phieu serve ended before printing its address")
 
 
 def keys_for(page: Any, row: Any, kind: str, truth: str | None, *, last: bool) -> list[str]:
@@ -180,15 +194,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="phieu-reviewer-") as tmp:
         home = Path(tmp)
         started = time.perf_counter()
-        url, db, truths = prepare(home, args.items, args.seed)
+        db, truths = prepare(home, args.items, args.seed)
         print(f"queue of {args.items}+ rows from {len(truths)} scanned sheets in {time.perf_counter() - started:.0f} s")
-        app = create_app(url, home / "files", settings=Settings(), secret_key="reviewer", qr_secret=SECRET, migrate=False)
-        server = BackgroundServer(app)
+        server, url = serve(home)
         try:
-            result = review(server.url, db, truths, args.items)
+            result = review(url, db, truths, args.items)
         finally:
-            server.stop()
-            app.extensions["phieu"].db.dispose()
+            server.terminate()
+            server.wait(10)
             db.dispose()
     result["machine"] = machine
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, ensure_ascii=False, indent=1))

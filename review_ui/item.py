@@ -90,30 +90,27 @@ def _codes(views: list[BoxView], *states: str) -> str:
     return ", ".join(codes[:-1]) + f" {_('và')} " + codes[-1]
 
 
-def doubts(answer: Answer, item: ReviewItem, views: list[BoxView], question: QuestionLayout | None) -> list[str]:
+def doubts(answer: Answer, views: list[BoxView], question: QuestionLayout | None) -> list[str]:
     """What the machine saw and why a person must decide, in the interface language."""
-    out: list[str] = []
     reason = (answer.machine_reason or "").partition(":")[0]
-    if item.kind in ("answer", "writein") or reason:
-        if reason == "multiple_marks":
-            out.append(_("Ô %(codes)s đều được đánh dấu: chọn một, hoặc * nếu không hợp lệ.") % {"codes": _codes(views, "marked")})
-        elif reason == "uncertain_box":
-            out.append(_("Ô %(codes)s có nét mờ hoặc nhỏ: không rõ có được đánh dấu không.") % {"codes": _codes(views, "uncertain")})
-            if any(v.state == "marked" for v in views):
-                out.append(_("Ô %(codes)s được đánh dấu rõ (đã chọn sẵn).") % {"codes": _codes(views, "marked")})
-        elif reason == "lone_fill":
-            out.append(_("Ô %(codes)s bị tô kín mà không có ô nào khác được đánh dấu. Phiếu hướng dẫn tô kín là để huỷ: "
-                         "có thể người trả lời huỷ rồi quên đánh dấu ô mới, hoặc tô kín để chọn.") % {"codes": _codes(views, "lone_fill")})
-        elif reason == "unreadable_digit":
-            out.append(_("Có cột chữ số không có đúng một ô được đánh dấu."))
-        elif reason == "out_of_range" and question is not None:
-            out.append(_("Máy đọc được %(value)s, ngoài khoảng %(low)s–%(high)s in trên phiếu.")
-                       % {"value": answer.machine_value, "low": question.min_value, "high": question.max_value})
-        elif reason in ("writein", "writein_ink", "text_ink") or answer.kind in TEXT_KINDS:
-            out.append(_("Có chữ viết tay: hãy chép lại đúng như người trả lời viết."))
-        elif reason:
-            out.append(reason_text(answer.machine_reason))
-    return out
+    if reason == "multiple_marks":
+        return [_("Ô %(codes)s đều được đánh dấu: chọn một, hoặc * nếu không hợp lệ.") % {"codes": _codes(views, "marked")}]
+    if reason == "uncertain_box":
+        said = [_("Ô %(codes)s có nét mờ hoặc nhỏ: không rõ có được đánh dấu không.") % {"codes": _codes(views, "uncertain")}]
+        if any(v.state == "marked" for v in views):
+            said.append(_("Ô %(codes)s được đánh dấu rõ (đã chọn sẵn).") % {"codes": _codes(views, "marked")})
+        return said
+    if reason == "lone_fill":
+        lone = _("Ô %(codes)s bị tô kín mà không có ô nào khác được đánh dấu. Phiếu hướng dẫn tô kín là để huỷ: có thể người trả lời huỷ rồi quên đánh dấu ô mới, hoặc tô kín để chọn.")
+        return [lone % {"codes": _codes(views, "lone_fill")}]
+    if reason == "unreadable_digit":
+        return [_("Có cột chữ số không có đúng một ô được đánh dấu.")]
+    if reason == "out_of_range" and question is not None:
+        return [_("Máy đọc được %(value)s, ngoài khoảng %(low)s–%(high)s in trên phiếu.")
+                % {"value": answer.machine_value, "low": question.min_value, "high": question.max_value}]
+    if reason in ("writein", "writein_ink", "text_ink") or answer.kind in TEXT_KINDS:
+        return [_("Có chữ viết tay: hãy chép lại đúng như người trả lời viết.")]
+    return [reason_text(answer.machine_reason)] if reason else []
 
 
 def preselected(answer: Answer, views: list[BoxView]) -> list[str]:
@@ -198,7 +195,7 @@ def _row(s: Session, layout: Layout, question: QuestionLayout | None, it: Review
         "machine_words": value_words(question, a.machine_value) if a.machine_value is not None else "",
         "machine_state": a.machine_state,
         "state_words": word("machine_state", a.machine_state),
-        "doubts": doubts(a, it, views, question),
+        "doubts": doubts(a, views, question),
         "preselect": preselected(a, views) if it.kind != "third" else [],
         "number": a.machine_value if a.kind == "number" and a.machine_value is not None else "",
         "draft": a.ocr_draft if draft_ok else "",
