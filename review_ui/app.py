@@ -73,6 +73,9 @@ def create_app(
         SESSION_COOKIE_SECURE=review.https_only_cookies,
         REMEMBER_COOKIE_SECURE=review.https_only_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=review.session_hours),
+        # a response sets the cookie only when it changed the session: a prefetch answered late must not
+        # put back an older session over the one a skip just wrote (the keyboard is that fast)
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=review.session_hours * 3600,
         MAX_CONTENT_LENGTH=review.max_upload_mb * 1024 * 1024,
         LANGUAGES=LANGUAGES,

@@ -5,6 +5,7 @@
 (function () {
   'use strict';
   let rows = [], current = 0, prefetched = null, busy = false;
+  const skipped = [];  // items skipped on this page: never prefetched again (the server remembers them too)
   let typed = '', typedAt = 0, toggled = null;  // the option code being typed (see choose)
 
   function csrf() { return document.querySelector('meta[name=csrf-token]').content; }
@@ -63,7 +64,7 @@
     prefetched = fetch(item.dataset.next, {
       method: 'POST', credentials: 'same-origin',
       headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-CSRFToken': csrf() },
-      body: JSON.stringify({ exclude: item.dataset.ids.split(',') }),
+      body: JSON.stringify({ exclude: [...item.dataset.ids.split(','), ...skipped.slice(-200)] }),
     })
       .then(r => (r.ok ? r.json() : null))
       .then(data => {
@@ -118,6 +119,7 @@
   async function post(form) {
     if (busy) return;
     busy = true;
+    if (form.id === 'skip-form') skipped.push(...root().dataset.ids.split(','));
     try {
       const response = await fetch(form.action, {
         method: 'POST', body: new FormData(form), credentials: 'same-origin',
