@@ -4,8 +4,8 @@ with 20 simulated reviewers, all over real HTTP on loopback against the app serv
 The server is `phieu serve` in its own process (as in production; the load generator does not share
 its interpreter). The database is filled in bulk with the SIPAS example's layout (formgen build): sheets, pages pointing
 at the blank master rendered at the canonical dpi, answers, box readings for the doubtful ones and
-review items. One "next item" = GET /api/review/next (lease + item data) + GET of its crop image, the
-two requests the browser makes before the item can be shown.
+review items. One "next item" = POST /api/review/next (lease + item data) + GET of each row's picture, the
+requests the browser makes before the item can be shown.
 
     .venv/bin/python benchmarks/review.py [--answers 100000] [--open 5000] [--reviewers 20] [--seconds 20]
                                          [--database-url URL]
@@ -128,17 +128,18 @@ class Reviewer:
         return response.status, payload if raw else json.loads(payload or b"{}")
 
     def next_item(self) -> dict[str, Any] | None:
-        status, data = self.request("GET", "/api/review/next")
+        status, data = self.request("POST", "/api/review/next", {})  # leasing is a POST
         assert status == 200, data
         if not data.get("item"):
             return None
-        status, image = self.request("GET", data["image"], raw=True)
-        assert status == 200 and image[:4] == b"\x89PNG"
+        for row in data["rows"]:
+            status, image = self.request("GET", row["crop"], raw=True)
+            assert status == 200 and image[:4] == b"\x89PNG"
         return data  # type: ignore[no-any-return]
 
     def decide(self, data: dict[str, Any]) -> int:
-        choices = data["question"]["choices"]
-        value = choices[0]["value"] if choices else "1"
+        choices, question = data["question"]["choices"], data["question"]
+        value = choices[0]["value"] if choices else str(question.get("min") or 1)
         decisions = [{"item_id": r["item_id"], "version": r["version"], "value": value} for r in data["rows"]]
         status, _ = self.request("POST", f"/api/review/{data['item']['id']}/decide", {"decisions": decisions})
         return status
@@ -149,9 +150,10 @@ def latency(port: int, count: int) -> dict[str, float]:
     json_ms, item_ms = [], []
     for _ in range(count):
         t0 = time.perf_counter()
-        status, data = person.request("GET", "/api/review/next")
+        status, data = person.request("POST", "/api/review/next", {})
         t1 = time.perf_counter()
-        person.request("GET", data["image"], raw=True)
+        for row in data["rows"]:
+            person.request("GET", row["crop"], raw=True)
         t2 = time.perf_counter()
         json_ms.append((t1 - t0) * 1000)
         item_ms.append((t2 - t0) * 1000)
@@ -173,7 +175,7 @@ def load(port: int, reviewers: int, seconds: float) -> dict[str, float]:
         while time.perf_counter() < stop:
             try:
                 data = person.next_item()
-                done["requests"] += 2
+                done["requests"] += 1 + (len(data["rows"]) if data else 0)
                 if data is None:
                     break
                 status = person.decide(data)

@@ -87,11 +87,18 @@ class ReviewSettings(_Section):
     lease_seconds: int = Field(300, description="How long a reviewer holds an item before it returns to the queue.")
     second_review_share: float = Field(0.0, ge=0.0, le=1.0, description="Share of decisions sent to a second reviewer.")
     session_hours: int = Field(12, description="Web session lifetime (hours).")
-    login_attempts_per_minute: int = Field(5, description="Failed logins allowed per minute per address.")
+    login_attempts_per_minute: int = Field(
+        5, ge=1, description="Failed logins allowed per minute per address, and per username (the web form and the JSON login count together)."
+    )
     https_only_cookies: bool = Field(
         False, description="Mark session cookies Secure (only sent over HTTPS); turn on when served behind TLS."
     )
-    max_upload_mb: int = Field(512, description="Largest browser upload of scan files accepted at once (MB).")
+    max_upload_mb: int = Field(512, ge=1, description="Largest browser upload of scan files accepted at once (MB); also the web server's limit on any request body.")
+    anonymous_body_kb: int = Field(64, ge=4, description="Largest request body the web server reads from someone not signed in (KB): a login needs less than one.")
+    ocr_draft_min_confidence: float = Field(
+        65.0, ge=0.0, le=100.0,
+        description="An OCR draft of handwriting is offered to the reviewer only when tesseract's own mean word confidence (0-100) reaches this; below it the field starts empty. Measured by benchmarks/ocr_drafts.py: at 65 no scribble's draft and 99% useful drafts were shown, 10% of useful ones hidden.",
+    )
 
 
 class ResultsSettings(_Section):

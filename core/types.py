@@ -77,6 +77,7 @@ class AnswerReading:
     reason: str | None = None  # machine reason code: multiple_marks|uncertain_box|unreadable_digit|writein
     confidence: float = 1.0
     ocr_draft: str | None = None
+    ocr_confidence: float | None = None  # tesseract's mean word confidence of the draft (0-100)
     crop_png: bytes | None = None  # handwriting crop (PNG) for the reviewer
 
 

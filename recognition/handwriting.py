@@ -23,7 +23,7 @@ from core.types import AnswerReading
 from formgen.layout import HandwritingRegion, PageLayout
 from recognition.ink import grow_mask, mm_box_to_px, px_per_mm
 from recognition.marks import MATCH_MIN, BoxReadout, PageInk, rect_shift, smooth_shifts
-from scanner.tesseract import ocr_text
+from scanner.tesseract import NOTHING, OcrResult, ocr_reading
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,9 @@ def ocr_draft(
     dpi: float,
     settings: RecognitionSettings,
     digits: bool = False,
-) -> str:
-    """Vietnamese OCR of the handwriting only: printed pixels are whitened so labels are not read.
+) -> OcrResult:
+    """Vietnamese OCR of the handwriting only (printed pixels are whitened so labels are not read), with
+    tesseract's own confidence: the review UI offers the draft only when it is high enough.
 
     ``digits``: the region holds a number ("Viết số" beside digit columns): one line, digits only.
     """
@@ -113,12 +114,18 @@ def ocr_draft(
     r0, c0 = max(0, r0 + dy), max(0, c0 + dx)
     crop = aligned[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]].copy()
     if crop.shape != mask.shape:
-        return ""
+        return NOTHING
     crop[~grow_mask(mask, 1)] = 255
     crop = cv2.resize(crop, None, fx=OCR_SCALE, fy=OCR_SCALE, interpolation=cv2.INTER_CUBIC)
     if digits:
-        return ocr_text(crop, lang="eng", psm=7, whitelist="0123456789")
-    return ocr_text(crop, lang=settings.ocr_language, psm=OCR_PSM)
+        return ocr_reading(crop, lang="eng", psm=7, whitelist="0123456789")
+    return ocr_reading(crop, lang=settings.ocr_language, psm=OCR_PSM)
+
+
+def _words_only(text: str) -> str:
+    """The draft without the specks tesseract reads as lone punctuation ("Thổ _ |" is "Thổ")."""
+    lines = (" ".join(w for w in line.split() if any(c.isalnum() for c in w)) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def read_region(
@@ -145,9 +152,8 @@ def read_region(
     ok, png = cv2.imencode(".png", region_crop(aligned, region, dpi=dpi))
     reading.crop_png = png.tobytes() if ok else None
     if ocr:
-        reading.ocr_draft = (
-            ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings, digits=digits) or None
-        )
+        draft = ocr_draft(aligned, mask, region, shift, dpi=dpi, settings=settings, digits=digits)
+        reading.ocr_draft, reading.ocr_confidence = _words_only(draft.text) or None, draft.confidence
     return reading
 
 

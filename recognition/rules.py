@@ -2,12 +2,17 @@
 
 * Single choice and every grid row: exactly one mark is the answer; none is blank; two or more marks go
   to review (multiple_marks); any uncertain box goes to review (uncertain_box). A box filled solid is a
-  cancellation when another box is marked (the printed correction convention); a lone solid fill is the
-  answer (the habit of exam answer sheets).
-* Multiple choice: every mark, in printed order; solid fills beside marks are cancellations, solid
-  fills alone are the answers. Any uncertain box goes to review.
-* Number: one digit column after another, each with exactly one mark. A column with none or two is
-  unreadable (review) unless every column is empty (blank); a number outside min/max goes to review.
+  cancellation when another box is marked: the sheet prints "tô kín ô đã đánh dấu nhầm để hủy" (fill
+  a box to cancel it). A solid fill with no mark beside it is therefore doubtful, a cancellation with
+  the new mark forgotten or the exam-sheet habit of filling the answer, and goes to review (lone_fill).
+* Multiple choice: every mark, in printed order; solid fills beside marks are cancellations; solid
+  fills with no mark go to review (lone_fill). Any uncertain box goes to review.
+* Number: one digit column after another, each with exactly one mark (the same fill rule per column).
+  A column with none or two is unreadable (review) unless every column is empty (blank); a number
+  outside min/max goes to review.
+
+:func:`lone_fills` names the boxes the fill rule made doubtful, so that pictures for people draw
+what was decided (a doubtful fill, not a cancellation).
 
 Confidence is the smallest margin of any box of the answer to the threshold it cleared, mapped to
 0.5 (on the threshold) .. 1.0 (one threshold-width or more away).
@@ -64,22 +69,42 @@ def _choice(
     reading = AnswerReading(q.id, item, q.kind, None, "blank", False)
     reading.confidence = round(min(box_confidence(m, t) for _, m in group), 3)
     marked = [b.value for b, m in group if m.state == "marked"]
-    filled = [b.value for b, m in group if m.state == "cancelled"]
     if any(m.state == "unseen" for _, m in group):  # part of the row beyond the scanned image
         reading.state, reading.needs_review, reading.reason = "unreadable", True, "outside_scan"
     elif any(m.state == "uncertain" for _, m in group):
         why = next(m.why for _, m in group if m.state == "uncertain")
         reading.state, reading.needs_review, reading.reason = "uncertain", True, UNCERTAIN_REASONS.get(why, "uncertain_box")
+    elif _lone_fill([m.state for _, m in group]):
+        reading.state, reading.needs_review, reading.reason = "uncertain", True, "lone_fill"
     elif q.kind == "multiple":
-        if marked or filled:  # fills beside marks are cancellations; fills alone are the answers
-            reading.state, reading.value = "answered", ";".join(marked or filled)
-    elif len(marked) == 1 or (not marked and len(filled) == 1):
-        reading.state, reading.value = "answered", (marked or filled)[0]
-    elif marked or filled:
+        if marked:  # fills beside marks are cancellations
+            reading.state, reading.value = "answered", ";".join(marked)
+    elif len(marked) == 1:
+        reading.state, reading.value = "answered", marked[0]
+    elif marked:
         reading.state, reading.needs_review, reading.reason = "multiple", True, "multiple_marks"
     if reading.needs_review:
         reading.confidence = 0.0
     return reading
+
+
+def _lone_fill(states: Sequence[str]) -> bool:
+    """A group (a question, a grid row, a digit column) holding solid fills and no mark: doubtful."""
+    return "cancelled" in states and "marked" not in states
+
+
+def lone_fills(page: PageLayout, layout: Layout, states: Mapping[str, str]) -> set[str]:
+    """Ids of the boxes of ``page`` that are solid fills with no mark in their group (``states``: box id → state)."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for box in page.boxes:
+        kind = layout.question(box.question).kind
+        key = str(box.column) if kind == "number" else (box.item or "") if kind == "grid" else ""
+        groups[(box.question, key)].append(box.id)
+    doubtful: set[str] = set()
+    for ids in groups.values():
+        if _lone_fill([states.get(i, "empty") for i in ids]):
+            doubtful |= {i for i in ids if states.get(i) == "cancelled"}
+    return doubtful
 
 
 def _number(
@@ -96,7 +121,9 @@ def _number(
     elif all(d.state == "blank" for d in digits):
         return reading
     elif any(d.state == "uncertain" for d in digits):
-        reading.state, reading.needs_review, reading.reason = "uncertain", True, "uncertain_box"
+        reasons = [d.reason for d in digits if d.state == "uncertain"]
+        reason = next((r for r in reasons if r != "lone_fill"), "lone_fill")
+        reading.state, reading.needs_review, reading.reason = "uncertain", True, reason or "uncertain_box"
     elif any(d.state != "answered" for d in digits):
         reading.state, reading.needs_review, reading.reason = "unreadable", True, "unreadable_digit"
     else:

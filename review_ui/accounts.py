@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError, PhieuError
@@ -14,6 +14,7 @@ from storage.models import User
 ROLES = ("admin", "supervisor", "reviewer", "clerk", "enumerator")  # enumerators: post-office staff in the field, no pages of their own
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("không phải mật khẩu của ai / nobody's password")
 
 
 def hash_password(password: str) -> str:
@@ -24,11 +25,32 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(user: User, password: str) -> bool:
+def check_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is ``user``'s. With no such user a dummy hash is verified all the same,
+    so an unknown name is answered in the same time as a known one (no username probing)."""
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def end_sessions(user: User) -> None:
+    """Every session of ``user`` stops working at its next request (logout; see review_ui.web.session_stamp)."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def _keep_an_admin(session: Session, user: User, *, role: str, active: bool) -> None:
+    """Refuse a change that would leave no active admin (nobody could manage accounts from the web)."""
+    if user.role != "admin" or not user.active or (role == "admin" and active):
+        return
+    others = session.scalar(
+        select(func.count(User.id)).where(User.role == "admin", User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise ConflictError(
+            f"{user.username} là quản trị viên duy nhất đang hoạt động; hãy cho người khác quyền quản trị trước. "
+            f"/ {user.username} is the only active admin; make someone else admin first."
+        )
 
 
 def get_user(session: Session, username: str) -> User:
@@ -63,6 +85,7 @@ def set_password(session: Session, username: str, password: str, *, actor: str =
 
 def set_active(session: Session, username: str, active: bool, *, actor: str = "cli") -> User:
     user = get_user(session, username)
+    _keep_an_admin(session, user, role=user.role, active=active)
     user.active = active
     audit.record(session, actor=actor, action="user_enable" if active else "user_disable", entity="user", entity_id=user.id)
     return user
@@ -72,6 +95,7 @@ def set_role(session: Session, username: str, role: str, *, actor: str) -> User:
     if role not in ROLES:
         raise PhieuError(f"Vai trò {role!r} không hợp lệ / unknown role")
     user = get_user(session, username)
+    _keep_an_admin(session, user, role=role, active=user.active)
     user.role = role
     audit.record(session, actor=actor, action="user_role", entity="user", entity_id=user.id, detail={"role": role})
     return user

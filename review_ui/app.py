@@ -7,11 +7,9 @@ form and POST), Flask-Limiter (failed logins throttled per address, in memory), 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -28,11 +26,24 @@ from werkzeug.exceptions import HTTPException
 
 from core.errors import ConflictError, NotFoundError, PhieuError
 from core.settings import Settings
-from review_ui.web import Account, AppState, error_body, wants_json
+from review_ui import words
+from review_ui.server import BackgroundServer, make_server
+from review_ui.web import (
+    MAX_ID,
+    Account,
+    AppState,
+    BadInput,
+    IdConverter,
+    error_body,
+    session_stamp,
+    wants_json,
+)
+from review_ui.words import in_language
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import User
 
+__all__ = ["BackgroundServer", "create_app", "make_server", "secret_key_for", "serve"]
 log = logging.getLogger(__name__)
 LANGUAGES = ("vi", "en")
 STATUS_OF_ERROR = {NotFoundError: 404, ConflictError: 409}
@@ -62,6 +73,9 @@ def create_app(
         SESSION_COOKIE_SECURE=review.https_only_cookies,
         REMEMBER_COOKIE_SECURE=review.https_only_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=review.session_hours),
+        # a response sets the cookie only when it changed the session: a prefetch answered late must not
+        # put back an older session over the one a skip just wrote (the keyboard is that fast)
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=review.session_hours * 3600,
         MAX_CONTENT_LENGTH=review.max_upload_mb * 1024 * 1024,
         LANGUAGES=LANGUAGES,
@@ -80,6 +94,7 @@ def create_app(
         qr_secret=qr_secret,
         upload_dir=Path(upload_dir) if upload_dir else files.parent / "uploads",
     )
+    app.url_map.converters["int"] = IdConverter  # before any route: a huge id is a 404, not a database error
     CSRFProtect(app)
     Babel(app, locale_selector=_locale)
     _init_login(app)
@@ -89,6 +104,8 @@ def create_app(
     resume_jobs(app.extensions["phieu"])  # uploads a stopped server had not finished scanning
     _throttle_login(app, review.login_attempts_per_minute)
     _register_errors(app)
+    _refuse_nul(app)
+    words.install(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -117,9 +134,9 @@ def _init_login(app: Flask) -> None:
         ident, _sep, stamp = user_id.partition(":")
         state: AppState = app.extensions["phieu"]
         with state.db.session() as s:
-            user = s.get(User, int(ident)) if ident.isdigit() else None
-            if user is None or not user.active or user.password_hash[-16:] != stamp:
-                return None
+            user = s.get(User, int(ident)) if ident.isdigit() and int(ident) <= MAX_ID else None
+            if user is None or not user.active or session_stamp(user) != stamp:
+                return None  # disabled, new password, or logged out since: the cookie no longer works
             return Account(user)
 
     @manager.unauthorized_handler
@@ -149,14 +166,35 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _throttle_login(app: Flask, per_minute: int) -> None:
-    """Failed logins (401) count against the address; past the limit the login answers 429."""
+    """Failed logins (401) count against the address and against the username, whichever URL
+    (``/login`` or ``/api/login``) they came through; past either limit the login answers 429."""
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=False)
-    limit = limiter.limit(
-        f"{per_minute}/minute", methods=["POST"], deduct_when=lambda response: response.status_code == 401, scope="login"
-    )
-    guarded = limit(app.view_functions["auth.login"])  # both URLs share one view: decorate it once
+    failed = {"methods": ["POST"], "deduct_when": lambda response: response.status_code == 401}
+    by_address = limiter.shared_limit(f"{per_minute}/minute", scope="login-address", **failed)  # type: ignore[arg-type]
+    by_name = limiter.shared_limit(f"{per_minute}/minute", scope="login-username", key_func=_login_name, **failed)  # type: ignore[arg-type]
+    guarded = by_name(by_address(app.view_functions["auth.login"]))  # both URLs share one view: decorate it once
     for endpoint in ("auth.login", "auth.login_api"):
         app.view_functions[endpoint] = guarded  # type: ignore[assignment]
+
+
+def _login_name() -> str:
+    """The username a login attempt names (form or JSON), folded so that case does not make a new key."""
+    body = request.get_json(silent=True) if request.is_json else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return "user:" + str(name or "").strip().casefold()[:80]
+
+
+def _refuse_nul(app: Flask) -> None:
+    """No text we store or look up may hold a NUL character (PostgreSQL refuses it): such a request is a 400."""
+
+    @app.before_request
+    def _check() -> None:
+        texts = [request.path, *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            texts += list(request.form.values())
+        body = request.get_data(cache=True) if request.is_json else b""
+        if any("\x00" in t for t in texts) or b"\x00" in body or b"\\u0000" in body:
+            raise BadInput("Yêu cầu chứa ký tự NUL / the request holds a NUL character")
 
 
 def _register_errors(app: Flask) -> None:
@@ -177,6 +215,7 @@ def _register_errors(app: Flask) -> None:
             403: _("Vai trò của bạn không được dùng trang này.") + " / Your role may not use this page.",
             429: _("Đăng nhập sai quá nhiều lần; hãy thử lại sau một phút.") + " / Too many failed logins; wait a minute.",
             404: _("Không tìm thấy trang.") + " / Page not found.",
+            413: _("Dữ liệu gửi lên quá lớn.") + " / The request is too large.",
         }
         return _error(status, code, messages.get(status, exc.description or exc.name))
 
@@ -184,41 +223,16 @@ def _register_errors(app: Flask) -> None:
 def _error(status: int, code: str, message: str) -> Any:
     if wants_json():
         return error_body(code, message), status
+    message = in_language(message)
     if status == 409 and request.method == "POST" and request.path.startswith("/review/"):
         flash(message, "error")
-        return redirect(url_for("review.next_item"))
+        return redirect(url_for("review.peek"), code=303)
     return render_template("error.html", status=status, code=code, message=message), status
 
 
 def secret_key_for(workspace_secret: bytes) -> str:
     """The Flask signing key, derived from the workspace secret (sessions survive restarts)."""
     return hmac.new(workspace_secret, b"phieu review_ui session", hashlib.sha256).hexdigest()
-
-
-def make_server(app: Flask, host: str, port: int) -> Any:
-    """A waitress server bound to (host, port) — port 0 picks a free one; ``.run()`` serves, ``.close()`` stops."""
-    from waitress.server import create_server
-
-    return create_server(app, host=host, port=port, threads=8, ident="phieu")
-
-
-class BackgroundServer:
-    """The app served by waitress in a daemon thread (tests, benchmarks, the demo); ``stop()`` ends it cleanly."""
-
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = make_server(app, host, port)
-        self.url = f"http://{host}:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self._run, name="phieu-waitress", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        with contextlib.suppress(OSError):  # the sockets were closed by stop()
-            self.server.run()
-
-    def stop(self) -> None:
-        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)  # workers first: no late wake-ups
-        self.server.close()
-        self.thread.join(5)
 
 
 def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_callback: Callable[[str], None] | None = None) -> None:

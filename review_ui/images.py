@@ -1,14 +1,15 @@
 """Pictures for people: crops of questions with the machine's reading drawn over them, whole pages.
 
 Pure functions over arrays (numpy (row, col) images; rectangles in layout mm as (x, y, w, h) with
-x = column) plus one small decode cache. Colours by ``BoxReading.state``: marked blue, uncertain
-orange, cancelled red, empty light grey.
+x = column) plus one small decode cache. Colours by the state the rules decided: marked blue,
+uncertain orange, a fill that cancels red, a lone fill (doubtful by rule) orange-brown, empty light grey;
+the boxes a person must look at get a second, magenta frame.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import cv2
 import numpy as np
@@ -19,8 +20,11 @@ STATE_COLOURS_BGR = {
     "marked": (230, 90, 20),
     "uncertain": (0, 140, 255),
     "cancelled": (40, 40, 220),
+    "lone_fill": (0, 90, 190),
     "empty": (200, 200, 200),
 }
+SINGLED_OUT_BGR = (200, 0, 200)  # magenta: the boxes the row is in the queue for
+FOCUS_BGR = (200, 0, 200)
 CROP_MARGIN_MM = 3.0
 PAGE_MAX_WIDTH_PX = 1240
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 3]
@@ -49,9 +53,15 @@ def mm_to_px(rect: Rect, dpi: float) -> tuple[int, int, int, int]:
 
 
 def draw_boxes(
-    image: np.ndarray, boxes: Iterable[tuple[AnswerBox, str]], *, dpi: float, origin: tuple[int, int] = (0, 0)
+    image: np.ndarray,
+    boxes: Iterable[tuple[AnswerBox, str]],
+    *,
+    dpi: float,
+    origin: tuple[int, int] = (0, 0),
+    singled: Collection[str] = (),
 ) -> np.ndarray:
-    """A copy of the BGR ``image`` with each box framed in the colour of its state (thicker when not empty).
+    """A copy of the BGR ``image`` with each box framed in the colour of its state (thicker when not empty);
+    boxes whose id is in ``singled`` get a second, wider magenta frame.
 
     ``origin`` (x, y) is the page pixel at the image's top-left corner, for crops.
     """
@@ -63,6 +73,17 @@ def draw_boxes(
         pad = 2 + width
         corner0, corner1 = (x0 - pad - ox, y0 - pad - oy), (x1 + pad - ox, y1 + pad - oy)
         cv2.rectangle(out, corner0, corner1, STATE_COLOURS_BGR.get(state, (0, 0, 0)), width)
+        if box.id in singled:
+            grow = pad + 5
+            cv2.rectangle(out, (x0 - grow - ox, y0 - grow - oy), (x1 + grow - ox, y1 + grow - oy), SINGLED_OUT_BGR, 3)
+    return out
+
+
+def frame(image: np.ndarray, rect: Rect, *, dpi: float, colour: tuple[int, int, int] = FOCUS_BGR, width: int = 5) -> np.ndarray:
+    """A copy of ``image`` with ``rect`` (mm) framed: where the question is on a whole page."""
+    out = image.copy()
+    x0, y0, x1, y1 = mm_to_px(rect, dpi)
+    cv2.rectangle(out, (x0 - 6, y0 - 6), (x1 + 6, y1 + 6), colour, width)
     return out
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
+from core.errors import PhieuError
 from core.settings import Settings
 from storage.db import Database
 from storage.files import FileStore
@@ -27,6 +30,49 @@ F = TypeVar("F", bound=Callable[..., Any])
 STAFF = ("admin", "supervisor", "reviewer")
 MANAGERS = ("admin", "supervisor")
 EVERYONE = ("admin", "supervisor", "reviewer", "clerk")
+MAX_ID = 2**31 - 1  # ids, serials and versions are 32-bit integers on PostgreSQL
+
+
+class BadInput(PhieuError):
+    """A request field that is missing or malformed: answered 400 with the message."""
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in our routes: 0 .. MAX_ID. A larger number matches no route (404), never a database error."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def int_field(fields: Mapping[str, Any], name: str, *, default: int | None = None, label: str = "") -> int:
+    """The integer in ``fields[name]`` (form, JSON or query), or BadInput naming the field."""
+    raw = fields.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if default is not None:
+            return default
+        raise BadInput(f"Thiếu {label or name} / {name} is missing")
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or not -MAX_ID <= value <= MAX_ID:
+        raise BadInput(f"{label or name} phải là một số nguyên / {name} must be a whole number (got {str(raw)[:40]!r})")
+    return value
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """``target`` when it is a path on this site, else ``default``.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so
+    ``/\t/evil.example`` would leave the site: any whitespace, control character or backslash is refused.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in target):
+        return default
+    parts = urlsplit(target)
+    return default if parts.scheme or parts.netloc else target
 
 
 @dataclass
@@ -63,7 +109,7 @@ class Account(UserMixin):
         self.role = user.role
         self.language = user.language
         self.active = user.active
-        self._stamp = user.password_hash[-16:]  # a password change ends the other sessions
+        self._stamp = session_stamp(user)
 
     def get_id(self) -> str:
         return f"{self.id}:{self._stamp}"
@@ -76,6 +122,11 @@ class Account(UserMixin):
         user = s.get(User, self.id)
         assert user is not None
         return user
+
+
+def session_stamp(user: User) -> str:
+    """What a session remembers of its user: a password change or a logout (a new generation) ends it."""
+    return f"{user.password_hash[-16:]}:{user.session_generation or 0}"
 
 
 def me() -> Account:

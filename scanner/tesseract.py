@@ -20,7 +20,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytesseract
@@ -70,41 +70,70 @@ def require_tesseract(lang: str = "vie") -> None:
         raise MissingToolError(f"tesseract thiếu dữ liệu ngôn ngữ {', '.join(missing)}. {INSTALL_HINT}")
 
 
-def ocr_text(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: str | None = None) -> str:
-    """Recognise the text in ``image`` (uint8 greyscale, (rows, cols), 0 = black).
+class OcrResult(NamedTuple):
+    text: str  # one line per printed line, spaces collapsed; "" when nothing was read
+    confidence: float | None  # tesseract's own mean word confidence, 0-100; None when nothing was read
 
-    ``psm`` is tesseract's page segmentation mode (7 = one line, 6 = a block of lines);
-    ``whitelist`` limits the characters tesseract may answer (e.g. "0123456789-").
-    Returns the text, one line per printed line with spaces collapsed; "" when the image is empty or
-    tesseract fails or times out (logged). Raises MissingToolError only when tesseract or the language is not installed.
+
+NOTHING = OcrResult("", None)
+
+
+def ocr_text(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: str | None = None) -> str:
+    """Recognise the text in ``image`` (uint8 greyscale, (rows, cols), 0 = black); see :func:`ocr_reading`.
 
     >>> ocr_text(np.full((40, 200), 255, np.uint8), lang="eng")
     ''
     """
+    return ocr_reading(image, lang=lang, psm=psm, whitelist=whitelist).text
+
+
+def ocr_reading(image: np.ndarray, *, lang: str = "vie", psm: int = 7, whitelist: str | None = None) -> OcrResult:
+    """The text in ``image`` and how sure tesseract is of it (mean word confidence, 0-100).
+
+    ``psm`` is tesseract's page segmentation mode (7 = one line, 6 = a block of lines);
+    ``whitelist`` limits the characters tesseract may answer (e.g. "0123456789-").
+    Returns NOTHING when the image is empty or tesseract fails or times out (logged). Raises
+    MissingToolError only when tesseract or the language is not installed.
+    """
     require_tesseract(lang)
     if image.size == 0 or image.ndim != 2:
         log.warning("OCR skipped: image of shape %s is not a non-empty greyscale array", image.shape)
-        return ""
+        return NOTHING
     if int(image.max()) - int(image.min()) < MIN_CONTRAST:
-        return ""  # a uniform crop: tesseract would only hallucinate punctuation
+        return NOTHING  # a uniform crop: tesseract would only hallucinate punctuation
     if psm not in PAGE_SEG_MODES:
         log.warning("OCR failed (page segmentation mode %s does not exist); no draft", psm)
-        return ""
+        return NOTHING
     padded = np.pad(image.astype(np.uint8, copy=False), BORDER_PX, constant_values=255)
     if tesserocr is not None:
-        return _tidy(_recognise_in_process(padded, lang=lang, psm=psm, whitelist=whitelist))
+        text, confidence = _recognise_in_process(padded, lang=lang, psm=psm, whitelist=whitelist)
+        text = _tidy(text)
+        return OcrResult(text, confidence if text else None)
     config = f"--psm {int(psm)}"
     if whitelist:
         config += f" -c tessedit_char_whitelist={whitelist}"
     try:
-        text = pytesseract.image_to_string(padded, lang=lang, config=config, timeout=TIMEOUT_S)
+        data = pytesseract.image_to_data(padded, lang=lang, config=config, timeout=TIMEOUT_S, output_type=pytesseract.Output.DICT)
     except (pytesseract.TesseractError, OSError, subprocess.SubprocessError) as exc:
         log.warning("OCR failed (%s); no draft", exc)
-        return ""
+        return NOTHING
     except RuntimeError as exc:  # pytesseract's timeout (TesseractError is caught above)
         log.warning("OCR timed out after %.0f s (%s); no draft", TIMEOUT_S, exc)
-        return ""
-    return _tidy(str(text))
+        return NOTHING
+    return _from_data(data)
+
+
+def _from_data(data: dict[str, list[Any]]) -> OcrResult:
+    """Text and mean word confidence from ``image_to_data`` (words grouped into their lines)."""
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    confidences = []
+    for word, conf, block, par, line in zip(data["text"], data["conf"], data["block_num"], data["par_num"],
+                                            data["line_num"], strict=True):
+        if str(word).strip() and float(conf) >= 0:
+            lines.setdefault((block, par, line), []).append(str(word))
+            confidences.append(float(conf))
+    text = _tidy("\n".join(" ".join(words) for words in lines.values()))
+    return OcrResult(text, sum(confidences) / len(confidences)) if text else NOTHING
 
 
 def _tidy(text: str) -> str:
@@ -130,7 +159,7 @@ def tessdata_dir() -> str:
     return str(found[-1])
 
 
-def _recognise_in_process(image: np.ndarray, *, lang: str, psm: int, whitelist: str | None) -> str:
+def _recognise_in_process(image: np.ndarray, *, lang: str, psm: int, whitelist: str | None) -> tuple[str, float | None]:
     engines: dict[tuple[str, int], Any] = _ENGINES.__dict__.setdefault("by_mode", {})
     engine = engines.get((lang, psm))
     if engine is None:
@@ -139,17 +168,17 @@ def _recognise_in_process(image: np.ndarray, *, lang: str, psm: int, whitelist: 
             engine = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=lang, psm=psm)
         except RuntimeError as exc:
             log.warning("OCR failed (tesserocr could not load %s: %s); no draft", lang, exc)
-            return ""
+            return "", None
         engines[(lang, psm)] = engine
     engine.SetVariable("tessedit_char_whitelist", whitelist or "")
     try:
         engine.SetImage(Image.fromarray(image))
         if not engine.Recognize(timeout=int(TIMEOUT_S * 1000)):
             log.warning("OCR timed out after %.0f s or failed; no draft", TIMEOUT_S)
-            return ""
-        return str(engine.GetUTF8Text())
+            return "", None
+        return str(engine.GetUTF8Text()), float(engine.MeanTextConf())
     except RuntimeError as exc:
         log.warning("OCR failed (%s); no draft", exc)
-        return ""
+        return "", None
     finally:
         engine.Clear()

@@ -114,7 +114,12 @@ class Sheet(Base):
     """One printed copy. Status: printed → scanned (some pages) → complete / review → final."""
 
     __tablename__ = "sheets"
-    __table_args__ = (UniqueConstraint("survey_id", "serial"),)
+    __table_args__ = (
+        UniqueConstraint("survey_id", "serial"),
+        # the supervisors' sheet list: keyset pages by serial, filtered by status or unit (see storage/sheets.py)
+        Index("ix_sheets_survey_status_serial", "survey_id", "status", "serial"),
+        Index("ix_sheets_survey_unit_serial", "survey_id", "unit_id", "serial"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"))
@@ -166,7 +171,7 @@ class Page(Base):
     """One page image of a scan file and what the scanner made of it."""
 
     __tablename__ = "pages"
-    __table_args__ = (UniqueConstraint("scan_file_id", "index_in_file"),)
+    __table_args__ = (UniqueConstraint("scan_file_id", "index_in_file"), Index("ix_pages_status_id", "status", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     scan_file_id: Mapped[int] = mapped_column(ForeignKey("scan_files.id"), index=True)
     index_in_file: Mapped[int] = mapped_column(Integer)  # 0-based
@@ -234,6 +239,7 @@ class Answer(Base):
     machine_reason: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
     ocr_draft: Mapped[str | None] = mapped_column(Text)
+    ocr_confidence: Mapped[float | None] = mapped_column(Float)  # tesseract's mean word confidence (0-100) of the draft
     crop_sha256: Mapped[str | None] = mapped_column(String(64))  # handwriting crop in the file store
     status: Mapped[str] = mapped_column(String(12))
     final_value: Mapped[str | None] = mapped_column(Text)
@@ -251,6 +257,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(12))  # admin|supervisor|reviewer|clerk
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     language: Mapped[str] = mapped_column(String(8), default="vi")
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # bumped: sessions end
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -260,7 +267,7 @@ class ReviewItem(Base):
     __tablename__ = "review_items"
     __table_args__ = (Index("ix_review_open", "status", "survey_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12))  # answer|writein|page|second
+    kind: Mapped[str] = mapped_column(String(12))  # answer|writein|page|second|third
     survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"))
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id"), index=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"), index=True)
@@ -269,6 +276,7 @@ class ReviewItem(Base):
     leased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lease_expires: Mapped[datetime | None] = mapped_column()
     excluded_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # second review: not the first reviewer
+    excluded_user2_id: Mapped[int | None] = mapped_column(Integer)  # a disagreement: not the second reviewer either
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
@@ -283,7 +291,7 @@ class Decision(Base):
     review_item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     value: Mapped[str | None] = mapped_column(Text)  # None = blank; "*" = invalid/multiple
-    kind: Mapped[str] = mapped_column(String(12), default="review")  # review|second|correction|reopen
+    kind: Mapped[str] = mapped_column(String(12), default="review")  # review|second|third|correction|reopen
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship()
 

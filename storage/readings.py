@@ -57,7 +57,7 @@ def store_answers(session: Session, store: FileStore, page: Page, sheet: Sheet, 
     rows = [
         {"sheet_id": sheet.id, "page_id": page.id, "question": r.question, "item": r.item, "kind": r.kind,
          "machine_value": r.value, "machine_state": r.state, "machine_reason": r.reason,
-         "confidence": float(r.confidence), "ocr_draft": r.ocr_draft,
+         "confidence": float(r.confidence), "ocr_draft": r.ocr_draft, "ocr_confidence": r.ocr_confidence,
          "crop_sha256": store.put_bytes(r.crop_png, ".png", durable=False) if r.crop_png else None,
          "status": "review" if r.needs_review else "accepted", "final_value": None if r.needs_review else r.value}
         for r in new

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import ConflictError, NotFoundError
-from storage import audit
+from core.errors import ConflictError, NotFoundError, PhieuError
+from storage import answer_values, audit
 from storage.models import (
     Answer,
     Decision,
@@ -34,10 +35,10 @@ from storage.scans import refresh_sheet_status
 
 log = logging.getLogger(__name__)
 
-ANSWER_KINDS = ("answer", "writein", "second")
+ANSWER_KINDS = ("answer", "writein", "second", "third")
+DECISION_KIND = {"second": "second", "third": "third"}  # item kind → decision kind; the rest are "review"
 INVALID = "*"  # decision value for "invalid / several marks"
 CANDIDATES_PER_TRY = 8  # rows read per attempt when others are leasing the same head of the queue
-MIN_THROUGHPUT_HOURS = 5 / 60  # a reviewer's working span is at least five minutes
 
 
 def now_utc() -> datetime:
@@ -51,11 +52,24 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _available(user: User, moment: datetime) -> list:  # type: ignore[type-arg]
+def not_excluded(user: User) -> Any:
+    """SQL: ``user`` may decide the item (a second or third review is never for the earlier reviewers)."""
+    return and_(
+        or_(ReviewItem.excluded_user_id.is_(None), ReviewItem.excluded_user_id != user.id),
+        or_(ReviewItem.excluded_user2_id.is_(None), ReviewItem.excluded_user2_id != user.id),
+    )
+
+
+def excludes(item: ReviewItem, user: User) -> bool:
+    return user.id in (item.excluded_user_id, item.excluded_user2_id)
+
+
+def available(user: User, moment: datetime) -> list[Any]:
+    """SQL conditions: open items ``user`` may take now (what the queue hands out and counts as theirs)."""
     return [
         ReviewItem.status == "open",
         or_(ReviewItem.leased_by.is_(None), ReviewItem.lease_expires < moment, ReviewItem.leased_by == user.id),
-        or_(ReviewItem.excluded_user_id.is_(None), ReviewItem.excluded_user_id != user.id),
+        not_excluded(user),
     ]
 
 
@@ -87,12 +101,13 @@ def next_item(
     """Lease the next open item to ``user`` (their own unexpired lease first) or return None.
 
     Items leased to someone else are skipped until their lease expires; a second-review item is never
-    given to the person who made the first decision. When the item is a grid row, the other open rows
-    of the same sheet and grid question are leased with it (see :func:`item_group`).
+    given to the person who made the first decision, a third-person item to neither of the two. When
+    the item is a grid row, the other open rows of the same sheet, grid question and page are leased
+    with it (see :func:`item_group`).
     ``exclude_ids``: items the caller already shows or skipped.
     """
     moment = now or now_utc()
-    conditions = [*_available(user, moment), ReviewItem.kind.in_(kinds)]
+    conditions = [*available(user, moment), ReviewItem.kind.in_(kinds)]
     if survey_id is not None:
         conditions.append(ReviewItem.survey_id == survey_id)
     if exclude_ids:
@@ -119,21 +134,24 @@ def lease_item(session: Session, item_id: int, user: User, *, lease_seconds: int
     item = session.get(ReviewItem, item_id)
     if item is None:
         raise NotFoundError(f"Không có mục duyệt #{item_id} / review item #{item_id} does not exist")
-    if item.excluded_user_id != user.id and _try_lease(session, item.id, item.version, user, moment, lease_seconds):
+    if not excludes(item, user) and _try_lease(session, item.id, item.version, user, moment, lease_seconds):
         item = session.get(ReviewItem, item_id, populate_existing=True)
         assert item is not None
         _lease_siblings(session, item, user, moment, lease_seconds)
         return item
-    raise ConflictError(_conflict_message(session, item, user))
+    raise ConflictError(conflict_message(session, item, user))
 
 
 def _sibling_query(item: ReviewItem, answer: Answer):  # type: ignore[no-untyped-def]
+    """Open rows of the same grid on the same sheet AND page (a grid may run over pages: each page's rows
+    come apart, so every row decided is on the page and in the picture shown)."""
     return (
         select(ReviewItem)
         .join(Answer, Answer.id == ReviewItem.answer_id)
         .where(
             Answer.sheet_id == answer.sheet_id,
             Answer.question == answer.question,
+            Answer.page_id == answer.page_id,
             Answer.kind == "grid",
             ReviewItem.kind == item.kind,
             ReviewItem.status == "open",
@@ -147,13 +165,14 @@ def _lease_siblings(session: Session, item: ReviewItem, user: User, moment: date
     if answer is None or answer.kind != "grid":
         return
     for sibling in session.scalars(_sibling_query(item, answer)).all():
-        if sibling.id != item.id and (sibling.excluded_user_id != user.id):
+        if sibling.id != item.id and not excludes(sibling, user):
             _try_lease(session, sibling.id, sibling.version, user, moment, seconds)
     session.expire_all()
 
 
 def item_group(session: Session, item: ReviewItem, user: User, *, now: datetime | None = None) -> list[ReviewItem]:
-    """The item plus the other open rows of its grid on the same sheet that ``user`` holds (grid row set)."""
+    """The item plus the other open rows of its grid on the same sheet and page that ``user`` holds or
+    that nobody holds (grid row set). Reading it changes nothing."""
     answer = session.get(Answer, item.answer_id) if item.answer_id else None
     if answer is None or answer.kind != "grid":
         return [item]
@@ -161,9 +180,15 @@ def item_group(session: Session, item: ReviewItem, user: User, *, now: datetime 
     group = []
     for sibling in session.scalars(_sibling_query(item, answer)).all():
         expires = aware(sibling.lease_expires)
-        if sibling.id == item.id or (sibling.leased_by == user.id and expires is not None and expires > moment):
+        free = sibling.leased_by is None or expires is None or expires <= moment
+        if sibling.id == item.id or ((sibling.leased_by == user.id or free) and not excludes(sibling, user)):
             group.append(sibling)
     return group or [item]
+
+
+def held_by_other(item: ReviewItem, user: User, *, now: datetime | None = None) -> bool:
+    expires = aware(item.lease_expires)
+    return item.leased_by not in (None, user.id) and expires is not None and expires > (now or now_utc())
 
 
 def release(session: Session, item_id: int, user: User) -> None:
@@ -185,7 +210,7 @@ def _close(session: Session, item_id: int, user: User, expected_version: int, mo
             ReviewItem.version == expected_version,
             ReviewItem.status == "open",
             or_(ReviewItem.leased_by == user.id, ReviewItem.leased_by.is_(None), ReviewItem.lease_expires < moment),
-            or_(ReviewItem.excluded_user_id.is_(None), ReviewItem.excluded_user_id != user.id),
+            not_excluded(user),
         )
         .values(status="done", closed_at=moment, leased_by=user.id, version=expected_version + 1)
         .execution_options(synchronize_session=False)
@@ -195,10 +220,10 @@ def _close(session: Session, item_id: int, user: User, expected_version: int, mo
         raise NotFoundError(f"Không có mục duyệt #{item_id} / review item #{item_id} does not exist")
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return item
-    raise ConflictError(_conflict_message(session, item, user))
+    raise ConflictError(conflict_message(session, item, user))
 
 
-def _conflict_message(session: Session, item: ReviewItem, user: User) -> str:
+def conflict_message(session: Session, item: ReviewItem, user: User) -> str:
     holder = session.get(User, item.leased_by) if item.leased_by else None
     who = holder.username if holder else "?"
     if item.status != "open":
@@ -206,10 +231,10 @@ def _conflict_message(session: Session, item: ReviewItem, user: User) -> str:
             f"Mục #{item.id} đã được {who} xử lý trong lúc bạn xem; quyết định của bạn không được lưu. "
             f"/ Item #{item.id} was settled by {who} meanwhile; your decision was not saved."
         )
-    if item.excluded_user_id == user.id:
+    if excludes(item, user):
         return (
-            f"Mục #{item.id} cần người thứ hai duyệt lại, không phải bạn. "
-            f"/ Item #{item.id} needs a second reviewer other than you."
+            f"Mục #{item.id} cần một người duyệt khác, không phải bạn (bạn đã quyết định câu này). "
+            f"/ Item #{item.id} needs a reviewer other than you (you decided this answer before)."
         )
     if holder is not None and holder.id != user.id:
         return (
@@ -250,30 +275,22 @@ def decide(
         raise ConflictError(f"Mục #{item_id} là một trang, không phải câu trả lời / item #{item_id} is a page")
     answer = session.get(Answer, item.answer_id)
     assert answer is not None
-    decision = Decision(
-        answer_id=answer.id,
-        review_item_id=item.id,
-        user_id=user.id,
-        value=value,
-        kind="second" if item.kind == "second" else "review",
-        decided_at=moment,
-    )
+    value = answer_values.check(session, answer, value)  # refused (nothing stored) unless one of the question's codes
+    decision = Decision(answer_id=answer.id, review_item_id=item.id, user_id=user.id, value=value,
+                        kind=DECISION_KIND.get(item.kind, "review"), decided_at=moment)
     session.add(decision)
     second = None
     if item.kind == "second":
         second = _settle_second(session, item, answer, user, value, moment)
+    elif item.kind == "third":  # the third person settles a disagreement: final
+        answer.final_value, answer.status = value, "final"
     else:
         answer.final_value = value
         answer.status = "reviewed"
         share = max(second_review_share, _survey_share(session, answer))
         if _chosen_for_second(answer.id, share):
-            second = ReviewItem(
-                kind="second",
-                survey_id=item.survey_id,
-                answer_id=answer.id,
-                reason="second_review",
-                excluded_user_id=user.id,
-            )
+            second = ReviewItem(kind="second", survey_id=item.survey_id, answer_id=answer.id, reason="second_review",
+                                excluded_user_id=user.id, created_at=moment)
             session.add(second)
     answer.version += 1
     session.flush()
@@ -292,22 +309,40 @@ def decide(
 def _settle_second(
     session: Session, item: ReviewItem, answer: Answer, user: User, value: str | None, moment: datetime
 ) -> ReviewItem | None:
-    """A second reviewer agrees (answer final) or disagrees (back to the queue for a third person)."""
-    if value == answer.final_value:
+    """A second reviewer agrees (answer final) or disagrees: then a third person, neither of the two, settles
+    it (a supervisor when no other reviewer is there: supervisors and admins take review items too)."""
+    if _same(answer.kind, value, answer.final_value):
         answer.status = "final"
         return None
     answer.final_value = None
     answer.status = "review"
-    again = ReviewItem(
-        kind="answer",
-        survey_id=item.survey_id,
-        answer_id=answer.id,
-        reason="second_review_disagrees",
-        excluded_user_id=user.id,
-        created_at=moment,
-    )
-    session.add(again)
-    return again
+    third = ReviewItem(kind="third", survey_id=item.survey_id, answer_id=answer.id, reason="second_review_disagrees",
+                       excluded_user_id=item.excluded_user_id, excluded_user2_id=user.id, created_at=moment)
+    session.add(third)
+    return third
+
+
+def _same(kind: str, a: str | None, b: str | None) -> bool:
+    """Two people's values agree (text: the same words, whatever the spacing)."""
+    if kind in ("text", "writein") and a is not None and b is not None:
+        return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    return a == b
+
+
+def earlier_decisions(session: Session, answer_id: int) -> list[tuple[str, str | None, str]]:
+    """(kind, value, username) of the review and second-review decisions since the answer was last reopened:
+    what a third person settling a disagreement is shown."""
+    rows = session.execute(
+        select(Decision.kind, Decision.value, User.username).join(User, User.id == Decision.user_id)
+        .where(Decision.answer_id == answer_id).order_by(Decision.id)
+    ).all()
+    shown: list[tuple[str, str | None, str]] = []
+    for kind, value, name in rows:
+        if kind in ("reopen", "correction"):
+            shown = []
+        elif kind in ("review", "second"):
+            shown.append((kind, value, name))
+    return shown
 
 
 def _survey_share(session: Session, answer: Answer) -> float:
@@ -335,6 +370,10 @@ def correct(
 ) -> Decision:
     """A supervisor's correction of any answer (sheet view); open items on it are cancelled."""
     moment = now or now_utc()
+    answer = session.get(Answer, answer_id)
+    if answer is None:
+        raise NotFoundError(f"Không có câu trả lời #{answer_id} / answer #{answer_id} does not exist")
+    value = answer_values.check(session, answer, value)
     result = session.execute(
         update(Answer)
         .where(Answer.id == answer_id, Answer.version == expected_version)
@@ -349,12 +388,7 @@ def correct(
             f"Câu trả lời #{answer_id} đã thay đổi từ lúc bạn mở; hãy tải lại. "
             f"/ Answer #{answer_id} changed since you opened it; reload it."
         )
-    session.execute(
-        update(ReviewItem)
-        .where(ReviewItem.answer_id == answer_id, ReviewItem.status == "open")
-        .values(status="cancelled", closed_at=moment, version=ReviewItem.version + 1)
-        .execution_options(synchronize_session=False)
-    )
+    _cancel_open_items(session, answer_id, moment)
     decision = Decision(answer_id=answer_id, user_id=user.id, value=value, kind="correction", decided_at=moment)
     session.add(decision)
     audit.record(
@@ -364,18 +398,25 @@ def correct(
     return decision
 
 
-def reopen(session: Session, answer_id: int, supervisor: User, *, now: datetime | None = None) -> ReviewItem:
-    """Put a decided answer back in the queue. The earlier decisions stay; a "reopen" row is added."""
+def reopen(session: Session, answer_id: int, supervisor: User, reason: str, *, now: datetime | None = None) -> ReviewItem:
+    """Put an answer (decided, or accepted from the machine) back in the queue, saying why.
+
+    The earlier decisions stay; a "reopen" decision is added; any open item on it is cancelled; the new
+    item's reason carries the supervisor's words.
+    """
     moment = now or now_utc()
+    reason = " ".join(str(reason or "").split())[:500]
+    if not reason:
+        raise PhieuError("Hãy ghi lý do mở lại / give the reason for reopening")
     answer = session.get(Answer, answer_id)
     if answer is None:
         raise NotFoundError(f"Không có câu trả lời #{answer_id} / answer #{answer_id} does not exist")
-    if answer.status not in ("reviewed", "final"):
+    if answer.status == "review":
         raise ConflictError(
-            f"Câu trả lời #{answer_id} chưa có quyết định nào để mở lại (trạng thái {answer.status}). "
-            f"/ Answer #{answer_id} has no decision to reopen (status {answer.status})."
+            f"Câu trả lời #{answer_id} đang chờ duyệt, không cần mở lại. / Answer #{answer_id} is already waiting for review."
         )
     session.add(Decision(answer_id=answer_id, user_id=supervisor.id, value=answer.final_value, kind="reopen", decided_at=moment))
+    _cancel_open_items(session, answer_id, moment)
     answer.final_value = None
     answer.status = "review"
     answer.version += 1
@@ -384,14 +425,24 @@ def reopen(session: Session, answer_id: int, supervisor: User, *, now: datetime 
         kind="writein" if answer.kind in ("text", "writein") else "answer",
         survey_id=sheet.survey_id if sheet else None,
         answer_id=answer_id,
-        reason="reopened",
+        reason=f"reopened: {reason}",
         created_at=moment,
     )
     session.add(item)
     session.flush()
-    audit.record(session, actor=supervisor.username, action="reopen", entity="answer", entity_id=answer_id, detail={"item": item.id})
+    audit.record(session, actor=supervisor.username, action="reopen", entity="answer", entity_id=answer_id,
+                 detail={"item": item.id, "reason": reason})
     _update_sheet_status(session, answer.sheet_id)
     return item
+
+
+def _cancel_open_items(session: Session, answer_id: int, moment: datetime) -> None:
+    session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.answer_id == answer_id, ReviewItem.status == "open")
+        .values(status="cancelled", closed_at=moment, version=ReviewItem.version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- unidentified pages -------------------------------------------------------------------------------
@@ -467,65 +518,7 @@ def _page_of(session: Session, item: ReviewItem) -> Page:
     return page
 
 
-# --- figures ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Throughput:
-    username: str
-    decisions: int
-    per_hour: float
-
-
-def throughput(
-    session: Session, survey_id: int | None = None, *, hours: float = 24.0, now: datetime | None = None
-) -> list[Throughput]:
-    """Decisions per reviewer over the last ``hours``; per hour = count / working span (≥ 5 minutes)."""
-    since = (now or now_utc()) - timedelta(hours=hours)
-    query = (
-        select(User.username, func.count(Decision.id), func.min(Decision.decided_at), func.max(Decision.decided_at))
-        .join(User, User.id == Decision.user_id)
-        .where(Decision.decided_at >= since, Decision.kind.in_(("review", "second", "correction")))
-        .group_by(User.username)
-        .order_by(User.username)
-    )
-    if survey_id is not None:
-        query = query.join(Answer, Answer.id == Decision.answer_id).join(Sheet, Sheet.id == Answer.sheet_id)
-        query = query.where(Sheet.survey_id == survey_id)
-    rows = []
-    for username, count, first, last in session.execute(query).all():
-        span = (aware(last) - aware(first)).total_seconds() / 3600 if first and last else 0.0  # type: ignore[operator]
-        rows.append(Throughput(username, int(count), round(count / max(span, MIN_THROUGHPUT_HOURS), 1)))
-    return rows
-
-
-def queue_counts(session: Session, survey_id: int | None = None, *, now: datetime | None = None) -> dict[str, int]:
-    """Open items by kind, and how many are leased right now."""
-    moment = now or now_utc()
-    query = select(ReviewItem.kind, func.count(ReviewItem.id)).where(ReviewItem.status == "open")
-    if survey_id is not None:
-        query = query.where(ReviewItem.survey_id == survey_id)
-    counts = {kind: int(n) for kind, n in session.execute(query.group_by(ReviewItem.kind)).all()}
-    leased = select(func.count(ReviewItem.id)).where(
-        and_(ReviewItem.status == "open", ReviewItem.leased_by.is_not(None), ReviewItem.lease_expires >= moment)
-    )
-    if survey_id is not None:
-        leased = leased.where(ReviewItem.survey_id == survey_id)
-    counts["leased"] = int(session.scalar(leased) or 0)
-    return counts
-
-
-def leases_by_user(session: Session, survey_id: int | None = None, *, now: datetime | None = None) -> dict[str, int]:
-    """Open items each person holds right now (for a supervisor deciding to reassign)."""
-    query = (
-        select(User.username, func.count(ReviewItem.id))
-        .join(User, User.id == ReviewItem.leased_by)
-        .where(ReviewItem.status == "open", ReviewItem.lease_expires >= (now or now_utc()))
-        .group_by(User.username)
-    )
-    if survey_id is not None:
-        query = query.where(ReviewItem.survey_id == survey_id)
-    return {name: int(n) for name, n in session.execute(query).all()}
+# --- supervisors -------------------------------------------------------------------------------------
 
 
 def release_all(session: Session, holder: User, supervisor: User) -> int:

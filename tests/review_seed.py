@@ -55,9 +55,13 @@ FIELDS = ["Đất đai", "Xây dựng", "Hộ tịch", "Tư pháp", "Đầu tư"
           "Tài nguyên", "Thuế", "Khác"]  # codes 1-12: two-key codes in the review UI
 
 
-def build_layout(*, long_codes: bool = False) -> Layout:
+SPLIT_ROWS = ["Đường giao thông", "Điện chiếu sáng", "Nước sạch", "Thu gom rác"]  # grid H: two rows a page
+
+
+def build_layout(*, long_codes: bool = False, two_pages: bool = False) -> Layout:
     """One A4 page: Q1 single choice, G grid (4 rows × 5 levels), N age in two digits, W channel + write-in;
-    with ``long_codes`` also L, the field of the procedure, twelve options coded 1-12."""
+    with ``long_codes`` also L, the field of the procedure, twelve options coded 1-12; with ``two_pages``
+    also grid H, whose rows h1-h2 end page 1 and h3-h4 begin page 2 (a grid that runs over a page)."""
     boxes: list[AnswerBox] = []
     q1 = [_box("Q1", None, v, 30 + 40 * i, 45, lbl) for i, (v, lbl) in enumerate([("1", "Nam"), ("2", "Nữ")])]
     boxes += q1
@@ -73,10 +77,21 @@ def build_layout(*, long_codes: bool = False) -> Layout:
     boxes += [_box("W", None, v, 80, 140 + 10 * i, lbl) for i, (v, lbl) in enumerate(w_opts)]
     if long_codes:
         boxes += [_box("L", None, str(i + 1), 30 + 30 * (i % 6), 235 + 10 * (i // 6), lbl) for i, lbl in enumerate(FIELDS)]
+    split = [(f"h{r + 1}", t, 1 if r < 2 else 2, 262 + 10 * r if r < 2 else 40 + 10 * (r - 2)) for r, t in enumerate(SPLIT_ROWS)]
+    page_two: list[AnswerBox] = []
+    if two_pages:
+        for row, _text, number, y in split:
+            made = [_box("H", row, str(v + 1), 110 + 16 * v, y + 1.5) for v in range(5)]
+            for b in made:
+                (boxes if number == 1 else page_two).append(b.model_copy(update={"page": number}))
     region = HandwritingRegion(id="W:other", page=1, question="W", option_value="3", kind="writein", x=95, y=168, w=90, h=12)
     marks = standard_marks(210, 297, inset=10, size=6)
     page = PageLayout(number=1, marks=marks, qr=Rect(x=170, y=20, w=18, h=18), digits_text=Rect(x=130, y=40, w=60, h=5),
                       boxes=boxes, regions=[region])
+    pages = [page]
+    if two_pages:
+        pages.append(PageLayout(number=2, marks=marks, qr=Rect(x=170, y=20, w=18, h=18),
+                                digits_text=Rect(x=130, y=40, w=60, h=5), boxes=page_two))
 
     def question(qid: str, kind: str, text: str, area: Rect, **kw: object) -> QuestionLayout:
         return QuestionLayout(id=qid, kind=kind, text=text, pages=[1], area=[(1, area)], **kw)  # type: ignore[arg-type]
@@ -100,21 +115,29 @@ def build_layout(*, long_codes: bool = False) -> Layout:
                                   options=[OptionLayout(value=str(i + 1), label=f) for i, f in enumerate(FIELDS)],
                                   items=[ItemLayout(id="L", text="Lĩnh vực thủ tục", page=1,
                                                     area=Rect(x=20, y=225, w=185, h=32))]))
-    return Layout(survey=SURVEY, edition="1", title="Khảo sát thử nghiệm", page_count=1, pages=[page], questions=questions)
+    if two_pages:
+        questions.append(QuestionLayout(
+            id="H", kind="grid", text="Hài lòng với hạ tầng", pages=[1, 2],
+            area=[(1, Rect(x=20, y=255, w=180, h=27)), (2, Rect(x=20, y=38, w=180, h=22))],
+            options=[OptionLayout(value=str(i + 1), label=lbl) for i, lbl in enumerate(SCALE)],
+            items=[ItemLayout(id=row, text=text, page=number, area=Rect(x=20, y=y, w=180, h=9.5)) for row, text, number, y in split]))
+    return Layout(survey=SURVEY, edition="1", title="Khảo sát thử nghiệm", page_count=len(pages), pages=pages,
+                  questions=questions)
 
 
-def render_page(layout: Layout, marked: set[str], *, dpi: int = 150, writein: str = "") -> bytes:
+def render_page(layout: Layout, marked: set[str], *, dpi: int = 150, writein: str = "", number: int = 1) -> bytes:
     """The aligned page as PNG: frames, labels, question texts and X marks in ``marked`` boxes."""
     px = dpi / 25.4
     img = Image.new("L", (round(210 * px), round(297 * px)), 255)
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype(FONT, round(3.2 * px))
-    page = layout.page(1)
+    page = layout.page(number)
     for q in layout.questions:
-        area = q.area[0][1]
-        draw.text((area.x * px, area.y * px), f"{q.id}. {q.text}", fill=0, font=font)
+        for on, area in q.area:
+            if on == number and (q.kind != "grid" or on == q.pages[0]):
+                draw.text((area.x * px, area.y * px), f"{q.id}. {q.text}", fill=0, font=font)
         for it in q.items:
-            if q.kind == "grid":
+            if q.kind == "grid" and it.page == number:
                 draw.text((it.area.x * px, (it.area.y + 2) * px), it.text, fill=0, font=font)
     for m in page.marks:
         r = m.size / 2 * px
@@ -127,7 +150,7 @@ def render_page(layout: Layout, marked: set[str], *, dpi: int = 150, writein: st
         if b.id in marked:
             draw.line((x0 + 3, y0 + 3, x1 - 3, y1 - 3), fill=20, width=4)
             draw.line((x0 + 3, y1 - 3, x1 - 3, y0 + 3), fill=20, width=4)
-    if writein:
+    if writein and page.regions:
         region = page.regions[0]
         draw.rectangle((region.x * px, region.y * px, (region.x + region.w) * px, (region.y + region.h) * px), outline=160)
         draw.text(((region.x + 2) * px, (region.y + 3) * px), writein, fill=30, font=font)
@@ -159,15 +182,22 @@ def _sheet_marks(layout: Layout, rng: np.random.Generator) -> dict[str, str]:
     states["W::3"] = "marked"
     if "L::1" in states:
         states["L::1"] = states["L::11"] = "marked"  # two marks: review
+    if "H:h1:1" in states:  # the grid over two pages: h2 (page 1) and h3 (page 2) are doubtful
+        states.update({"H:h1:4": "marked", "H:h2:2": "marked", "H:h2:3": "uncertain", "H:h3:1": "uncertain",
+                       "H:h3:5": "marked", "H:h4:3": "marked"})
     return states
 
 
+OCR_CONFIDENCE = 91.0  # the seeded write-in drafts: above the default bar, so they are offered
+
+
 def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int = 1, seed_value: int = 7,
-         long_codes: bool = False) -> Seeded:
+         long_codes: bool = False, two_pages: bool = False, ocr_confidence: float | None = OCR_CONFIDENCE) -> Seeded:
     """Users (one per role + a second reviewer), a survey with ``sheets`` scanned sheets and their review items
-    (``long_codes``: also question L, coded 1-12, doubtful on every sheet)."""
+    (``long_codes``: also question L, coded 1-12, doubtful on every sheet; ``two_pages``: a second page and
+    grid H running over both, rows h2 and h3 doubtful)."""
     rng = np.random.default_rng(seed_value)
-    layout = build_layout(long_codes=long_codes)
+    layout = build_layout(long_codes=long_codes, two_pages=two_pages)
     with db.session() as s:
         for name, role in [("admin", "admin"), ("giamsat", "supervisor"), ("duyet1", "reviewer"),
                            ("duyet2", "reviewer"), ("vanthu", "clerk")]:
@@ -176,7 +206,7 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
         s.add(survey)
         s.flush()
         edition = Edition(survey_id=survey.id, code="1", definition_yaml="", definition_sha256="0" * 64,
-                          layout_json=layout.to_json(), page_count=1)
+                          layout_json=layout.to_json(), page_count=layout.page_count)
         s.add(edition)
         batch = ScanBatch(source="cli", created_by="seed", summary={"pages": sheets + unidentified})
         s.add(batch)
@@ -193,6 +223,7 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
             states = _sheet_marks(layout, rng)
             marked = {k for k, v in states.items() if v != "empty"}
             aligned = store.put_bytes(render_page(layout, marked, writein="Zalo của xã"), ".png")
+            on_page_one = {b.id for b in layout.page(1).boxes}
             scan = ScanFile(sha256=f"{n:064x}", original_name=f"bo-{n}.pdf", size=1, batch_id=batch.id, page_count=1, status="done")
             s.add(scan)
             s.flush()
@@ -201,9 +232,11 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
             s.add(page)
             s.flush()
             s.add(SheetPage(sheet_id=sheet.id, page_number=1, page_id=page.id))
+            second = _second_page(s, store, layout, marked, scan, sheet) if two_pages else None
             for box_id, state in states.items():
                 ink = {"empty": 0.01, "marked": 0.3, "uncertain": 0.1}[state]
-                s.add(BoxReading(page_id=page.id, box_id=box_id, inner_ink=ink, ring_ink=0.0, darkness=0.8, state=state))
+                on = page.id if box_id in on_page_one else second.id if second else page.id
+                s.add(BoxReading(page_id=on, box_id=box_id, inner_ink=ink, ring_ink=0.0, darkness=0.8, state=state))
             answers = [
                 Answer(sheet_id=sheet.id, page_id=page.id, question="Q1", item="", kind="single", machine_value=None,
                        machine_state="multiple", machine_reason="multiple_marks", confidence=0.2, status="review"),
@@ -213,8 +246,16 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
                        machine_state="answered", status="accepted", final_value="3"),
                 Answer(sheet_id=sheet.id, page_id=page.id, question="W", item="other", kind="writein", machine_value=None,
                        machine_state="ink", machine_reason="writein_ink", ocr_draft="Zalo cua xa", confidence=0.5,
-                       crop_sha256=aligned, status="review"),
+                       ocr_confidence=ocr_confidence, crop_sha256=aligned, status="review"),
             ]
+            if second is not None:
+                for r, row in enumerate(["h1", "h2", "h3", "h4"]):
+                    doubtful = row in ("h2", "h3")
+                    value = {"h1": "4", "h4": "3"}.get(row)
+                    answers.append(Answer(sheet_id=sheet.id, page_id=page.id if r < 2 else second.id, question="H", item=row,
+                                          kind="grid", machine_value=value, machine_state="uncertain" if doubtful else "answered",
+                                          machine_reason="uncertain_box" if doubtful else None,
+                                          status="review" if doubtful else "accepted", final_value=value))
             if long_codes:
                 answers.append(Answer(sheet_id=sheet.id, page_id=page.id, question="L", item="", kind="single",
                                       machine_value=None, machine_state="multiple", machine_reason="multiple_marks",
@@ -255,3 +296,13 @@ def seed(db: Database, store: FileStore, *, sheets: int = 8, unidentified: int =
             info.page_item_ids.append(item.id)
             info.unidentified_page_ids.append(page.id)
     return info
+
+
+def _second_page(s, store: FileStore, layout: Layout, marked: set[str], scan: ScanFile, sheet: Sheet) -> Page:  # type: ignore[no-untyped-def]
+    image = store.put_bytes(render_page(layout, marked, number=2), ".png")
+    page = Page(scan_file_id=scan.id, index_in_file=1, status="identified", sheet_id=sheet.id, page_number=2,
+                decoder="zxing", image_sha256=image, aligned_sha256=image, transform=[[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    s.add(page)
+    s.flush()
+    s.add(SheetPage(sheet_id=sheet.id, page_number=2, page_id=page.id))
+    return page

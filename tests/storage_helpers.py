@@ -99,7 +99,7 @@ def ans(question: str, value: str | None, *, item: str = "", kind: str = "single
         review: bool = False, reason: str | None = None, ocr: str | None = None, crop: bytes | None = None) -> AnswerReading:
     return AnswerReading(question=question, item=item, kind=kind, value=value, state=state,  # type: ignore[arg-type]
                          needs_review=review, reason=reason, confidence=0.5 if review else 0.98,
-                         ocr_draft=ocr, crop_png=crop)
+                         ocr_draft=ocr, ocr_confidence=88.0 if ocr else None, crop_png=crop)
 
 
 def page1_answers(q1: str = "2", a: str = "4", b: str | None = "3", *, b_review: bool = False,

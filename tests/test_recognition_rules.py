@@ -60,12 +60,21 @@ def test_single_choice(layout: Layout) -> None:
     assert (doubt.state, doubt.needs_review, doubt.reason) == ("uncertain", True, "uncertain_box")
 
 
-def test_cancelled_box_plus_one_mark_gives_that_mark_and_a_lone_fill_is_the_answer(layout: Layout) -> None:
+def test_cancelled_box_plus_one_mark_gives_that_mark_and_a_lone_fill_is_doubtful(layout: Layout) -> None:
     corrected = read(layout, {"Q1:1": "cancelled", "Q1:2": "marked"})[("Q1", "")]
     assert (corrected.state, corrected.value, corrected.needs_review) == ("answered", "2", False)
+    # the sheet says "fill a box to cancel it": a fill with no mark beside it is a person's call
     lone = read(layout, {"Q1:1": "cancelled"})[("Q1", "")]
-    assert (lone.state, lone.value, lone.needs_review) == ("answered", "1", False)
-    assert read(layout, {"Q1:1": "cancelled", "Q1:2": "cancelled"})[("Q1", "")].needs_review
+    assert (lone.state, lone.value, lone.needs_review, lone.reason) == ("uncertain", None, True, "lone_fill")
+    assert read(layout, {"Q1:1": "cancelled", "Q1:2": "cancelled"})[("Q1", "")].reason == "lone_fill"
+
+
+def test_lone_fills_names_the_boxes_the_rule_made_doubtful(layout: Layout) -> None:
+    from recognition.rules import lone_fills
+
+    states = {"Q1:1": "cancelled", "Q2:1": "cancelled", "Q2:2": "marked", "Q3:c0:4": "cancelled", "Q3:c1:7": "marked",
+              "Q4:r1:2": "cancelled"}
+    assert lone_fills(layout.page(1), layout, states) == {"Q1:1", "Q3:c0:4", "Q4:r1:2"}
 
 
 def test_multiple_choice_takes_every_mark(layout: Layout) -> None:
@@ -74,7 +83,8 @@ def test_multiple_choice_takes_every_mark(layout: Layout) -> None:
     assert read(layout, {"Q2:1": "marked", "Q2:2": "uncertain"})[("Q2", "")].reason == "uncertain_box"
     corrected = read(layout, {"Q2:1": "marked", "Q2:2": "cancelled", "Q2:3": "marked"})[("Q2", "")]
     assert (corrected.value, corrected.needs_review) == ("1;3", False)  # the fill cancels box 2
-    assert read(layout, {"Q2:1": "cancelled", "Q2:2": "cancelled"})[("Q2", "")].value == "1;2"
+    alone = read(layout, {"Q2:1": "cancelled", "Q2:2": "cancelled"})[("Q2", "")]
+    assert (alone.value, alone.needs_review, alone.reason) == (None, True, "lone_fill")
 
 
 def test_grid_rows_are_answers_with_the_row_as_item(layout: Layout) -> None:
@@ -96,6 +106,7 @@ def test_grid_rows_are_answers_with_the_row_as_item(layout: Layout) -> None:
         ({"Q3:c0:4": "marked", "Q3:c1:7": "uncertain"}, ("uncertain", None, True, "uncertain_box")),
         ({"Q3:c0:0": "marked", "Q3:c1:7": "marked"}, ("unreadable", "7", True, "out_of_range")),
         ({"Q3:c0:2": "cancelled", "Q3:c0:3": "marked", "Q3:c1:0": "marked"}, ("answered", "30", False, None)),
+        ({"Q3:c0:3": "cancelled", "Q3:c1:0": "marked"}, ("uncertain", None, True, "lone_fill")),  # a column's only mark is a fill
     ],
 )
 def test_number_from_digit_columns(

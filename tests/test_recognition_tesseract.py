@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -57,6 +58,22 @@ def test_the_program_reads_the_same_where_tesserocr_is_missing(monkeypatch: pyte
     monkeypatch.setattr(tesseract, "tesserocr", None)
     assert tesseract.ocr_text(_text_image("Thủ tục hành chính"), lang="vie", psm=7) == "Thủ tục hành chính"
     assert tesseract.ocr_text(_text_image("0123-4567"), lang="eng", psm=7, whitelist="0123456789-") == "0123-4567"
+    sure = tesseract.ocr_reading(_text_image("Thủ tục hành chính"), lang="vie", psm=7)
+    assert sure.text == "Thủ tục hành chính" and sure.confidence is not None and sure.confidence > 80
+
+
+def test_the_reading_carries_tesseracts_own_confidence() -> None:
+    """Clean print reads with high confidence; a scribble that reads as something reads with low confidence."""
+    clean = tesseract.ocr_reading(_text_image("Dân tộc Mường"), lang="vie", psm=7)
+    assert clean.text == "Dân tộc Mường" and clean.confidence is not None and clean.confidence > 80
+    rng = np.random.default_rng(3)
+    scribble = np.full((60, 400), 255, np.uint8)
+    points = np.cumsum(rng.integers(-6, 7, size=(120, 2)), axis=0) + [30, 20]
+    for (y0, x0), (y1, x1) in zip(points[:-1], points[1:], strict=True):
+        cv2.line(scribble, (int(x0 * 3) % 400, int(y0) % 60), (int(x1 * 3) % 400, int(y1) % 60), 0, 2)
+    messy = tesseract.ocr_reading(scribble, lang="vie", psm=7)
+    assert messy.confidence is None or messy.confidence < clean.confidence - 20, messy
+    assert tesseract.ocr_reading(np.full((40, 200), 255, np.uint8)) == tesseract.NOTHING
 
 
 def test_blank_and_degenerate_images_give_empty_text() -> None:

@@ -38,6 +38,13 @@ def login(app: Any, username: str) -> tuple[Any, str]:
     return client, response.json["csrf"]
 
 
+def take(client: Any, token: str, **body: Any) -> dict[str, Any]:
+    """Lease the next item (a POST: a GET only looks) and return its data."""
+    response = client.post("/api/review/next", json=body, headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
 def _fill(rule: Any, info: Any) -> str:
     values = {"item_id": info.writein_item_ids[0], "page_id": info.unidentified_page_ids[0], "answer_id": info.answer_ids[0],
               "code": SURVEY, "serial": info.serials[0], "username": "duyet2", "job_id": "nojob"}
@@ -102,8 +109,8 @@ def test_disabled_user_is_logged_out_at_once(env) -> None:  # type: ignore[no-un
 def test_review_through_json_and_refused_stale_decision(env) -> None:  # type: ignore[no-untyped-def]
     app, _info, database = env
     a, token_a = login(app, "duyet1")
-    b, _token_b = login(app, "duyet2")
-    first, second = a.get("/api/review/next").json, b.get("/api/review/next").json
+    b, token_b = login(app, "duyet2")
+    first, second = take(a, token_a), take(b, token_b)
     ids_a = {r["item_id"] for r in first["rows"]}
     ids_b = {r["item_id"] for r in second["rows"]}
     assert ids_a and ids_b and not ids_a & ids_b
@@ -125,15 +132,18 @@ def test_item_crop_shows_the_question_with_states_coloured(env) -> None:  # type
     client, _ = login(app, "duyet1")
     with database.session() as s:
         grid = s.scalars(select(Answer.id).where(Answer.question == "G", Answer.status == "review").order_by(Answer.id)).all()[:2]
-    png = client.get(f"/img/answers.png?ids={grid[0]},{grid[1]}")
+    png = client.get(f"/img/answers.png?ids={grid[0]}")
     assert png.status_code == 200 and png.mimetype == "image/png"
     image = cv2.imdecode(np.frombuffer(png.data, np.uint8), cv2.IMREAD_COLOR)
-    # rows r1+r2 of the seed layout: x 20..200 mm, y 78..97.5 mm, one row height (9.5 mm) of context
-    # above and below, plus 3 mm margins
+    # one grid row of the seed layout: x 20..200 mm, y 78..87.5 mm, plus 1.5 mm margins: its own picture
     dpi = 150 / 25.4
-    assert abs(image.shape[1] - 186 * dpi) < 3 and abs(image.shape[0] - 44.5 * dpi) < 3
+    assert abs(image.shape[1] - 183 * dpi) < 3 and abs(image.shape[0] - 12.5 * dpi) < 3
     orange = (image[:, :, 2] > 200) & (image[:, :, 1] > 100) & (image[:, :, 1] < 180) & (image[:, :, 0] < 60)
-    assert orange.sum() > 50  # the uncertain boxes are framed in orange
+    assert orange.sum() > 50  # the uncertain box is framed in orange
+    magenta = (image[:, :, 2] > 150) & (image[:, :, 0] > 150) & (image[:, :, 1] < 60)
+    assert magenta.sum() > 50  # ... and singled out: it is why the row is in the queue
+    both = cv2.imdecode(np.frombuffer(client.get(f"/img/answers.png?ids={grid[0]},{grid[1]}").data, np.uint8), cv2.IMREAD_COLOR)
+    assert abs(both.shape[0] - 22.5 * dpi) < 3  # two rows: both whole, nothing more
     page = client.get(f"/img/page/{info.unidentified_page_ids[0]}.jpg?raw=1&rotate=90")
     rotated = cv2.imdecode(np.frombuffer(page.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert rotated.shape[1] > rotated.shape[0]  # a portrait page turned on its side
@@ -169,12 +179,16 @@ def test_supervisor_corrects_reopens_and_history_keeps_everything(env) -> None: 
     assert fixed.json["answer"]["final_value"] == "24" and fixed.json["answer"]["machine_value"] == "42"
     stale = boss.post(f"/api/answers/{age['id']}/correct", json={"value": "25", "version": age["version"]}, headers={"X-CSRFToken": token})
     assert stale.status_code == 409
-    assert boss.post(f"/api/answers/{age['id']}/reopen", headers={"X-CSRFToken": token}).status_code == 200
+    refused = boss.post(f"/api/answers/{age['id']}/reopen", json={"reason": "  "}, headers={"X-CSRFToken": token})
+    assert refused.status_code == 400 and "lý do" in refused.json["error"]["message"]
+    reopened = boss.post(f"/api/answers/{age['id']}/reopen", json={"reason": "Chữ số mờ, xem lại"}, headers={"X-CSRFToken": token})
+    assert reopened.status_code == 200
     history = boss.get(f"/api/answers/{age['id']}/history").json
     assert [d["kind"] for d in history["decisions"]] == ["correction", "reopen"]
     assert [e["action"] for e in history["events"]] == ["correct", "reopen"]
     with database.session() as s:
-        assert s.scalar(select(ReviewItem.reason).where(ReviewItem.answer_id == age["id"], ReviewItem.status == "open")) == "reopened"
+        assert s.scalar(select(ReviewItem.reason).where(ReviewItem.answer_id == age["id"], ReviewItem.status == "open")) == \
+            "reopened: Chữ số mờ, xem lại"
 
 
 def test_progress_figures_match_the_database(env) -> None:  # type: ignore[no-untyped-def]
@@ -184,15 +198,15 @@ def test_progress_figures_match_the_database(env) -> None:  # type: ignore[no-un
     with database.session() as s:
         sheets = s.scalars(select(Sheet.status)).all()
     assert data["figures"]["printed"] == len(sheets) == len(info.serials) + 2
-    assert data["figures"]["awaiting_review"] == sheets.count("review") == len(info.serials)
-    assert data["figures"]["unidentified_total"] == 1
-    assert data["queue"]["answer"] + data["queue"]["writein"] == info.queue_items
+    assert data["figures"]["review"] == sheets.count("review") == len(info.serials)
+    assert data["figures"]["pages"] == 1
+    assert data["figures"]["answers"] == data["figures"]["queue"]["answers_open"] == info.queue_items
 
 
 def test_html_pages_render_in_vietnamese_and_english(env) -> None:  # type: ignore[no-untyped-def]
     app, _info, _db = env
     client, token = login(app, "duyet1")
-    page = client.get("/review/next", follow_redirects=True)
+    page = client.post("/review/next", data={"csrf_token": token}, follow_redirects=True)
     assert page.status_code == 200 and "Xác nhận" in page.text and 'lang="vi"' in page.text
     client.post("/lang/en", data={"csrf_token": token, "next": "/queue"})
     english = client.get("/queue").text
@@ -201,14 +215,14 @@ def test_html_pages_render_in_vietnamese_and_english(env) -> None:  # type: igno
 
 def test_supervisor_reassigns_held_items_and_signs_off_a_finished_sheet(env) -> None:  # type: ignore[no-untyped-def]
     app, info, database = env
-    a, _ = login(app, "duyet1")
-    held = {r["item_id"] for r in a.get("/api/review/next").json["rows"]}
+    a, token_a = login(app, "duyet1")
+    held = {r["item_id"] for r in take(a, token_a)["rows"]}
     boss, token = login(app, "giamsat")
     assert boss.get(f"/api/surveys/{SURVEY}").json["leases"] == {"duyet1": len(held)}
     released = boss.post("/api/users/duyet1/release", headers={"X-CSRFToken": token}).json
     assert released["released"] == len(held)
-    b, _ = login(app, "duyet2")
-    assert {r["item_id"] for r in b.get("/api/review/next").json["rows"]} == held  # the queue's head again
+    b, token_b = login(app, "duyet2")
+    assert {r["item_id"] for r in take(b, token_b)["rows"]} == held  # the queue's head again
 
     serial = info.serials[-1]
     refused = boss.post(f"/api/sheets/{SURVEY}/{serial}/sign-off", headers={"X-CSRFToken": token})
@@ -246,10 +260,10 @@ def test_unidentified_page_rotated_then_marked_not_part_of_the_survey(env) -> No
 def test_html_form_decides_every_row_or_none(env) -> None:  # type: ignore[no-untyped-def]
     app, _info, database = env
     client, token = login(app, "duyet1")
-    data = client.get("/api/review/next").json
+    data = take(client, token)
     while len(data["rows"]) < 2:  # find a grid row set
         client.post(f"/api/review/{data['item']['id']}/skip", headers={"X-CSRFToken": token})
-        data = client.get("/api/review/next").json
+        data = take(client, token)
     first, second = data["rows"][:2]
     form = {"csrf_token": token, f"version_{first['item_id']}": first["version"], f"value_{first['item_id']}": "3",
             f"version_{second['item_id']}": second["version"]}
@@ -257,7 +271,7 @@ def test_html_form_decides_every_row_or_none(env) -> None:  # type: ignore[no-un
     assert partial.status_code == 400 and "Chưa chọn" in partial.text
     form[f"value_{second['item_id']}"] = ""  # the "0 = blank" choice
     done = client.post(f"/review/{data['item']['id']}/decide", data=form)
-    assert done.status_code == 302 and done.location.endswith("/review/next")
+    assert done.status_code == 303 and "/review/" in done.location  # straight on to the next item
     with database.session() as s:
         assert s.get(Answer, first["answer_id"]).final_value == "3"
         assert (s.get(Answer, second["answer_id"]).final_value, s.get(Answer, second["answer_id"]).status) == (None, "reviewed")
@@ -269,19 +283,34 @@ def test_second_review_share_set_by_a_supervisor_sends_decisions_to_another_pers
     assert boss.post(f"/api/surveys/{SURVEY}/second-review", json={"share": "100%"},
                      headers={"X-CSRFToken": boss_token}).json["second_review_share"] == 1.0
     a, token_a = login(app, "duyet1")
-    data = a.get("/api/review/next").json
+    data = take(a, token_a)
     decisions = [{"item_id": r["item_id"], "version": r["version"], "value": "1"} for r in data["rows"]]
     assert a.post(f"/api/review/{data['item']['id']}/decide", json={"decisions": decisions}, headers={"X-CSRFToken": token_a}).status_code == 200
     answer_ids = {r["answer_id"] for r in data["rows"]}
     with database.session() as s:
         seconds = s.scalars(select(ReviewItem).where(ReviewItem.kind == "second")).all()
         assert {i.answer_id for i in seconds} == answer_ids
-    assert a.get("/api/review/next").json["item"]["kind"] != "second"  # never the first reviewer's own decisions
+    assert take(a, token_a)["item"]["kind"] != "second"  # never the first reviewer's own decisions
     b, token_b = login(app, "duyet2")
     seen = []
-    while (item := b.get("/api/review/next").json).get("item") and item["item"]["kind"] != "second":
+    while (item := take(b, token_b)).get("item") and item["item"]["kind"] != "second":
         seen.append(item["item"]["id"])
         b.post(f"/api/review/{item['item']['id']}/skip", headers={"X-CSRFToken": token_b})
         assert len(seen) < 50
     assert item["item"]["kind"] == "second" and {r["answer_id"] for r in item["rows"]} <= answer_ids
-    assert all(r["previous"] == "1" for r in item["rows"])  # the first decision is shown to the second person
+    # blind: nothing of the first decision reaches the second person, in the data or on the page
+    assert all("previous" not in r and r["preselect"] == [] or r["kind"] == "grid" for r in item["rows"])
+    page = b.get(f"/review/{item['item']['id']}").text
+    assert "duyet1" not in page and "Người duyệt thứ nhất" not in page
+
+
+def test_a_draft_below_the_confidence_bar_is_not_offered(database, file_store) -> None:  # type: ignore[no-untyped-def]
+    info = seed(database, file_store, sheets=1, ocr_confidence=40.0)  # garbage reads with low confidence
+    url = database.engine.url.render_as_string(hide_password=False)
+    app = create_app(url, file_store.root, settings=Settings(), secret_key="t", migrate=False)
+    client, _token = login(app, "duyet1")
+    data = client.get(f"/api/review/{info.writein_item_ids[0]}").json
+    assert data["rows"][0]["draft"] == "" and data["rows"][0]["draft_hidden"] is True
+    page = client.get(f"/review/{info.writein_item_ids[0]}").text
+    assert "Zalo cua xa" not in page and "không đủ tin cậy" in page
+    app.extensions["phieu"].db.dispose()

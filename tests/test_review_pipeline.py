@@ -57,13 +57,22 @@ def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
     assert job["state"] == "done", job["error"]
     assert job["summary"]["identified"] == 2 * built.layout.page_count and job["done"] == job["total"] > 0
     assert any(b["summary"].get("pages") == job["summary"]["pages"] for b in clerk.get("/api/upload").json["batches"])
+    assert f"{job['summary']['identified']} trang nhận dạng được." in job["lines"]  # what happened, in words
+    with bundle.open("rb") as fh:  # the same bundle again: nothing new, and the job says so
+        boundary, body = encode_multipart({"files": FileStorage(fh, filename=bundle.name)})
+    again = clerk.post("/api/upload/files", data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
+    while (repeat := clerk.get(again.json["status"]).json["job"])["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, repeat
+        time.sleep(0.3)
+    assert repeat["lines"][0] == "1 tệp đã được quét trước đây: bỏ qua, không có gì thay đổi.", repeat["lines"]
 
     reviewer, headers = _client(app, "duyet1")
     decided = 0
-    while (data := reviewer.get("/api/review/next").json).get("item"):
-        crop = reviewer.get(data["image"])
-        assert crop.status_code == 200
-        assert cv2.imdecode(np.frombuffer(crop.data, np.uint8), cv2.IMREAD_GRAYSCALE).std() > 10  # printed content
+    while (data := reviewer.post("/api/review/next", json={}, headers=headers).json).get("item"):
+        for row in data["rows"]:  # each row its own picture
+            crop = reviewer.get(row["crop"])
+            assert crop.status_code == 200
+            assert cv2.imdecode(np.frombuffer(crop.data, np.uint8), cv2.IMREAD_GRAYSCALE).std() > 10  # printed content
         serial = data["item"]["serial"]
         decisions = []
         for row in data["rows"]:

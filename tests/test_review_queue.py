@@ -10,6 +10,7 @@ from review_seed import seed
 from sqlalchemy import func, select
 
 from core.errors import ConflictError
+from storage import progress
 from storage import review_queue as rq
 from storage.models import Answer, AuditEvent, Decision, Page, ReviewItem, Sheet, SheetPage, User
 
@@ -121,7 +122,7 @@ def test_second_review_goes_to_another_person_then_reopen_keeps_history(database
         rq.decide(s, second.id, b, "2", second.version)
         answer = s.get(Answer, item.answer_id)
         assert (answer.status, answer.final_value) == ("final", "2")
-        reopened = rq.reopen(s, answer.id, boss)
+        reopened = rq.reopen(s, answer.id, boss, "hai người cùng đọc nhầm ô")
         assert answer.status == "review" and answer.final_value is None and reopened.status == "open"
     with database.session() as s:
         kinds = list(s.scalars(select(Decision.kind).where(Decision.answer_id == item.answer_id).order_by(Decision.id)))
@@ -156,9 +157,9 @@ def test_correction_and_throughput(database, file_store) -> None:
         with pytest.raises(ConflictError):
             rq.correct(s, answer.id, boss, "2", answer.version - 1)
         assert s.scalar(select(ReviewItem.status).where(ReviewItem.answer_id == answer.id)) == "cancelled"
-        rows = rq.throughput(s, info.survey_id)
+        rows = progress.throughput(s, info.survey_id)
         assert [(r.username, r.decisions) for r in rows] == [("giamsat", 1)]
-        assert rq.queue_counts(s, info.survey_id)["answer"] == 2
+        assert progress.queue_counts(s, info.survey_id, boss).open["answer"] == 2
 
 
 def test_settling_every_item_does_not_complete_a_sheet_with_pages_missing(database, file_store) -> None:
@@ -175,3 +176,78 @@ def test_settling_every_item_does_not_complete_a_sheet_with_pages_missing(databa
             rq.decide(s, item.id, reviewer, "*" if item.kind == "answer" else "chữ viết", item.version)
         sheet = s.scalar(select(Sheet).join(SheetPage, SheetPage.sheet_id == Sheet.id))  # the one scanned
         assert sheet is not None and sheet.status == "scanned"
+
+
+def test_a_disagreement_is_settled_by_a_third_person_a_supervisor_when_no_other_reviewer(database, file_store) -> None:
+    seed(database, file_store, sheets=1)
+    with database.session() as s:
+        a, b, boss = _user(s, "duyet1"), _user(s, "duyet2"), _user(s, "giamsat")
+        item = rq.next_item(s, a, lease_seconds=LEASE, kinds=("answer",))
+        second = rq.decide(s, item.id, a, "2", item.version, second_review_share=1.0).second_item
+        taken = rq.next_item(s, b, lease_seconds=LEASE, kinds=("second",))
+        assert taken is not None and taken.id == second.id
+        third = rq.decide(s, taken.id, b, "1", taken.version).second_item
+        assert third is not None and third.kind == "third"
+        answer = s.get(Answer, item.answer_id)
+        assert (answer.status, answer.final_value) == ("review", None)
+        # neither of the two who disagree may settle it; the two reviewers are the only ones: the supervisor does
+        assert rq.next_item(s, a, lease_seconds=LEASE) is None or rq.next_item(s, a, lease_seconds=LEASE).id != third.id
+        assert all(i.id != third.id for i in [rq.next_item(s, b, lease_seconds=LEASE, kinds=("third",))] if i)
+        assert progress.queue_counts(s, None, a).not_for_user >= 1
+        with pytest.raises(ConflictError, match="khác"):  # opened from a link: still not theirs
+            rq.lease_item(s, third.id, a, lease_seconds=LEASE)
+        settled = rq.next_item(s, boss, lease_seconds=LEASE, kinds=("third",))
+        assert settled is not None and settled.id == third.id
+        assert [v for _k, v, _n in rq.earlier_decisions(s, answer.id)] == ["2", "1"]
+        rq.decide(s, settled.id, boss, "1", settled.version)
+        assert (answer.status, answer.final_value) == ("final", "1")
+    with database.session() as s:
+        kinds = list(s.scalars(select(Decision.kind).where(Decision.answer_id == item.answer_id).order_by(Decision.id)))
+        assert kinds == ["review", "second", "third"]
+
+
+def test_values_are_checked_against_the_question_and_nothing_is_stored_when_refused(database, file_store) -> None:
+    from core.errors import PhieuError
+
+    info = seed(database, file_store, sheets=1)
+    refusals = {"Q1": ["99", "abc", "1;2", "0"], "G": ["6", "99"], "N": ["150", "17", "4a", "٤٢"]}
+    with database.session() as s:
+        a, boss = _user(s, "duyet1"), _user(s, "giamsat")
+        answers = {(x.question, x.item): x for x in s.scalars(select(Answer).where(Answer.id.in_(info.answer_ids)))}
+    for (question, item), values in [(("Q1", ""), refusals["Q1"]), (("G", "r1"), refusals["G"]), (("N", ""), refusals["N"])]:
+        answer = answers[(question, item)]
+        for value in values:
+            with pytest.raises(PhieuError, match=question), database.session() as s:  # raised out: rolled back
+                open_item = s.scalar(select(ReviewItem).where(ReviewItem.answer_id == answer.id, ReviewItem.status == "open"))
+                if open_item is not None:
+                    rq.decide(s, open_item.id, _user(s, "duyet1"), value, open_item.version)
+                else:
+                    rq.correct(s, answer.id, _user(s, "giamsat"), value, answer.version)
+    with database.session() as s:
+        assert s.scalar(select(func.count(Decision.id))) == 0  # every refusal left nothing behind
+        age = answers[("N", "")]
+        rq.correct(s, age.id, boss, "042", age.version)
+        assert s.get(Answer, age.id).final_value == "42"
+        writein = answers[("W", "other")]
+        rq.correct(s, writein.id, boss, "  Zalo của   xã ", writein.version)
+        assert s.get(Answer, writein.id).final_value == "Zalo của   xã"  # free text, kept as typed (trimmed)
+        q1 = answers[("Q1", "")]
+        item = s.scalar(select(ReviewItem).where(ReviewItem.answer_id == q1.id, ReviewItem.status == "open"))
+        rq.decide(s, item.id, a, "*", item.version)
+        assert s.get(Answer, q1.id).final_value == "*"
+
+
+def test_rows_of_a_grid_come_together_only_from_the_same_page(database, file_store) -> None:
+    seed(database, file_store, sheets=1, two_pages=True)
+    with database.session() as s:
+        a = _user(s, "duyet1")
+        groups = []
+        seen: list[int] = []
+        while (item := rq.next_item(s, a, lease_seconds=LEASE, exclude_ids=seen)) is not None:
+            group = rq.item_group(s, item, a)
+            seen += [i.id for i in group]
+            answers = [s.get(Answer, i.answer_id) for i in group]
+            if answers[0].question == "H":
+                groups.append(sorted(x.item for x in answers))
+                assert len({x.page_id for x in answers}) == 1
+        assert sorted(groups) == [["h2"], ["h3"]]  # one screen a page: each row decided is in its picture

@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 UI = Path(__file__).resolve().parent.parent / "review_ui"
 CATALOGUE = UI / "translations" / "en" / "LC_MESSAGES"
-MARKED = re.compile(r"""_\(\s*(['"])(.+?)\1\s*\)""")
+MARKED = re.compile(r"""_\(\s*(['"])(.+?)\1\s*[,)]""")  # _("...") and _("... %(n)s", n=...)
 
 
 def _marked_strings() -> set[str]:

@@ -200,6 +200,7 @@ def test_doubtful_answers_go_to_review_and_machine_values_are_never_overwritten(
         assert sheet is not None and sheet.status == "review"
         w = s.scalar(select(Answer).where(Answer.item == "Q1:w9"))
         assert w is not None and w.status == "review" and w.final_value is None and w.ocr_draft == "Qua Zalo"
+        assert w.ocr_confidence == 88.0  # kept, so the bar for offering drafts can be re-tuned without a rescan
         assert file_store.read(w.crop_sha256 or "") == b"PNG-crop-Qua Zalo"
         blank_page = s.scalar(select(Page))
         assert blank_page is not None

@@ -77,7 +77,7 @@ def test_reviewer_settles_real_scans_by_keyboard(scanned: Any, browser: Any) -> 
     base, db, truths = scanned
     page = _login(browser, base, "duyet1")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#item, #queue-empty")
+    page.wait_for_selector("#item[data-ready], #queue-empty")
     expected: dict[int, str | None] = {}
     shots: set[str] = set()
     while page.query_selector("#item"):
@@ -95,14 +95,14 @@ def test_reviewer_settles_real_scans_by_keyboard(scanned: Any, browser: Any) -> 
                 page.keyboard.press("Escape")
                 page.keyboard.press("ArrowDown")
         if kind not in shots:
-            page.wait_for_function("document.getElementById('crop').complete")
+            page.wait_for_function("[...document.querySelectorAll('img.crop')].every(i => i.complete && i.naturalWidth)")
             _shot(page, f"real-item-{kind}")
             shots.add(kind)
         before = page.get_attribute("#item", "data-item-id")
         page.keyboard.press("Enter")
         page.wait_for_function(f"!document.getElementById('item') || document.getElementById('item').dataset.itemId != '{before}'")
         page.wait_for_load_state()
-        page.wait_for_selector("#item, #queue-empty")
+        page.wait_for_selector("#item[data-ready], #queue-empty")
     assert page.query_selector("#queue-empty") and expected
     with db.session() as s:
         stored = {i.id: s.get(Answer, i.answer_id).final_value

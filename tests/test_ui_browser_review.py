@@ -56,8 +56,7 @@ def _decide_by_keyboard(page: Any, typed: dict[int, str | None]) -> None:
     question = page.get_attribute("#item", "data-question")
     for n, row in enumerate(rows):
         item_id = int(row.get_attribute("data-item-id"))
-        if kind in ("writein", "text"):
-            page.keyboard.press("Control+A")
+        if kind in ("writein", "text"):  # the draft is selected on focus: typing replaces it
             page.keyboard.type("Zalo của xã")
             typed[item_id] = "Zalo của xã"
         elif question == "L":  # codes 1-12: "1" then "1" is eleven
@@ -71,6 +70,7 @@ def _decide_by_keyboard(page: Any, typed: dict[int, str | None]) -> None:
     before = _item_id(page)
     page.keyboard.press("Enter")
     page.wait_for_function(f"!document.getElementById('item') || document.getElementById('item').dataset.itemId != '{before}'")
+    page.wait_for_selector("#item[data-ready], #queue-empty")
 
 
 def test_keyboard_pass_writein_and_two_reviewers(served: Any, browser: Any) -> None:
@@ -84,9 +84,10 @@ def test_keyboard_pass_writein_and_two_reviewers(served: Any, browser: Any) -> N
     second = _login(browser, base, "duyet2")
     _shot(first, "queue")
     first.keyboard.press("Enter")  # start reviewing
-    first.wait_for_selector("#item")
-    second.goto(base + "/review/next")
-    second.wait_for_selector("#item")
+    first.wait_for_selector("#item[data-ready]")
+    second.goto(base + "/review/next")  # a GET only looks: the start page, Enter takes the next item
+    second.keyboard.press("Enter")
+    second.wait_for_selector("#item[data-ready]")
     shown_1 = {int(r.get_attribute("data-item-id")) for r in first.query_selector_all("fieldset.row")}
     shown_2 = {int(r.get_attribute("data-item-id")) for r in second.query_selector_all("fieldset.row")}
     assert not shown_1 & shown_2  # two reviewers on one queue never see the same item
@@ -97,7 +98,7 @@ def test_keyboard_pass_writein_and_two_reviewers(served: Any, browser: Any) -> N
     while first.query_selector("#item") and len(typed) < 24:
         kind = first.get_attribute("#item", "data-kind")
         if kind not in seen_kinds:
-            first.wait_for_function("document.getElementById('crop').complete")
+            first.wait_for_function("[...document.querySelectorAll('img.crop')].every(i => i.complete && i.naturalWidth)")
             _shot(first, f"item-{kind}")
             seen_kinds.add(kind)
         if screens == 0:  # the whole page, on the P key

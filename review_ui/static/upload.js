@@ -1,4 +1,4 @@
-// Poll an upload job until the pipeline has finished it; show progress and the summary.
+// Poll an upload job until the pipeline has finished it; show progress and what happened, in words.
 (function () {
   'use strict';
   const box = document.getElementById('job');
@@ -7,13 +7,15 @@
     const response = await fetch(box.dataset.url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
     if (!response.ok) return;
     const job = (await response.json()).job;
-    document.getElementById('job-state').textContent = job.state;
+    document.getElementById('job-state').textContent = job.state_words || job.state;
     const bar = document.getElementById('job-progress');
     bar.max = job.total || 1;
     bar.value = job.done;
     document.getElementById('job-count').textContent = job.done + '/' + job.total;
-    if (job.summary) document.getElementById('job-summary').textContent = JSON.stringify(job.summary, null, 1);
-    if (job.error) document.getElementById('job-summary').textContent = job.error;
+    const lines = job.lines || [];
+    const out = document.getElementById('job-summary');
+    out.replaceChildren(...lines.map(text => { const li = document.createElement('li'); li.textContent = text; return li; }));
+    if (job.error) { const li = document.createElement('li'); li.className = 'error'; li.textContent = job.error; out.appendChild(li); }
     box.dataset.state = job.state;
     if (job.state === 'queued' || job.state === 'running') setTimeout(poll, 700);
   }

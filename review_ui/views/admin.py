@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from core.errors import ConflictError, NotFoundError
 from review_ui import accounts
-from review_ui.web import EVERYONE, MANAGERS, form_or_json, me, respond, route, wants_json
+from review_ui.web import EVERYONE, MANAGERS, BadInput, form_or_json, me, respond, route, wants_json
 from review_ui.web import session as db_session
-from storage import audit
+from storage import audit, progress
 from storage import review_queue as rq
-from storage.export import survey_progress
 from storage.models import ScanBatch, Survey
 
 bp = Blueprint("admin", __name__)
@@ -27,33 +26,43 @@ def _survey(s: Any, code: str) -> Survey:
     return survey  # type: ignore[no-any-return]
 
 
-def _figures(s: Any, code: str) -> dict[str, int]:
-    """storage.export.survey_progress, plus the unidentified pages of no known survey (shown on every survey)."""
-    figures = survey_progress(s, code)
-    figures["unidentified_total"] = figures["unidentified_pages"] + figures["unidentified_pages_unknown_survey"]
-    return figures
+def _figures(s: Any, survey: Survey) -> dict[str, Any]:
+    """The survey's figures, each with the list it counts (storage.progress: the one source of counts)."""
+    sheets = progress.sheet_counts(s, survey.id)
+    pages = progress.page_counts(s, survey.id)
+    queue = progress.queue_counts(s, survey.id, me().row(s))
+    code = survey.code
+    figures = [
+        ("printed", _("Đã in"), sheets["printed"], url_for("sheets.index", survey=code)),
+        ("returned", _("Đã quét"), sheets["returned"], url_for("sheets.index", survey=code, status="returned")),
+        ("done", _("Hoàn tất"), sheets["done"], url_for("sheets.index", survey=code, status="done")),
+        ("review", _("Phiếu chờ duyệt"), sheets["review"], url_for("sheets.index", survey=code, status="review")),
+        ("answers", _("Câu trả lời chờ duyệt"), queue.answers_open, url_for("review.queue")),
+        ("pages", _("Trang chờ xử lý"), queue.pages_open, url_for("pages.unidentified", survey=code)),
+        ("duplicates", _("Bản trùng"), pages.get("duplicate", 0), url_for("pages.listing", status="duplicate", survey=code)),
+    ]
+    return {"list": [{"key": k, "label": str(label), "value": v, "url": url} for k, label, v, url in figures],
+            **{k: v for k, _label, v, _url in figures}, "queue": queue.as_dict()}
 
 
 @route(bp, "/surveys", allowed=EVERYONE)
 def surveys() -> Any:
     with db_session() as s:
-        rows = [{"code": sv.code, "title": sv.title, "figures": _figures(s, sv.code),
-                 "second_review_share": sv.second_review_share}
+        rows = [{"code": sv.code, "title": sv.title, "figures": _figures(s, sv), "second_review_share": sv.second_review_share}
                 for sv in s.scalars(select(Survey).order_by(Survey.code))]
     return respond("surveys.html", {"surveys": rows})
 
 
 @route(bp, "/surveys/<code>", allowed=EVERYONE)
-def progress(code: str) -> Any:
+def progress_page(code: str) -> Any:
     with db_session() as s:
         survey = _survey(s, code)
         data = {
             "code": survey.code,
             "title": survey.title,
-            "figures": _figures(s, survey.code),
-            "queue": rq.queue_counts(s, survey.id),
-            "throughput": [t.__dict__ for t in rq.throughput(s, survey.id)],
-            "leases": rq.leases_by_user(s, survey.id),
+            "figures": _figures(s, survey),
+            "throughput": [t.__dict__ for t in progress.throughput(s, survey.id)],
+            "leases": progress.leases_by_user(s, survey.id),
             "second_review_share": survey.second_review_share,
             "batches": [
                 {"id": b.id, "source": b.source, "by": b.created_by, "started": b.started_at.isoformat(timespec="seconds"),
@@ -71,9 +80,9 @@ def second_review(code: str) -> Any:
     try:
         share = float(str(fields.get("share", "0")).replace(",", ".").rstrip("%")) / (100 if "%" in str(fields.get("share")) else 1)
     except ValueError as exc:
-        raise ConflictError("Tỉ lệ phải là số từ 0 đến 1 / share must be a number from 0 to 1") from exc
-    if not 0 <= share <= 1:
-        raise ConflictError("Tỉ lệ phải từ 0 đến 1 / share must be between 0 and 1")
+        raise BadInput("Tỉ lệ phải là số từ 0 đến 1 / share must be a number from 0 to 1") from exc
+    if not 0 <= share <= 1:  # also refuses nan
+        raise BadInput("Tỉ lệ phải từ 0 đến 1 / share must be between 0 and 1")
     with db_session(write=True) as s:
         survey = _survey(s, code)
         survey.second_review_share = share
@@ -82,7 +91,7 @@ def second_review(code: str) -> Any:
     if wants_json():
         return {"survey": code, "second_review_share": share}
     flash(_("Đã lưu tỉ lệ duyệt lần hai.") + f" {share:.0%}", "info")
-    return redirect(url_for("admin.progress", code=code))
+    return redirect(url_for("admin.progress_page", code=code))
 
 
 @route(bp, "/users/<username>/release", allowed=MANAGERS, methods=("POST",))
@@ -124,6 +133,8 @@ def user_update(username: str) -> Any:
             active = str(fields["active"]).lower() in ("1", "true", "on", "yes")
             if username == me().username and not active:
                 raise ConflictError("Không thể tự khoá tài khoản của mình / you cannot disable yourself")
+            if str(fields["active"]).lower() not in ("0", "1", "true", "false", "on", "off", "yes", "no"):
+                raise BadInput("Hoạt động: 1 hoặc 0 / active must be 1 or 0")
             accounts.set_active(s, username, active, actor=me().username)
         if fields.get("password"):
             accounts.set_password(s, username, str(fields["password"]), actor=me().username)

@@ -6,12 +6,22 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from review_ui.accounts import check_password
-from review_ui.web import EVERYONE, Account, error_body, form_or_json, me, respond, roles, wants_json
+from review_ui.accounts import check_password, end_sessions
+from review_ui.web import (
+    EVERYONE,
+    Account,
+    error_body,
+    form_or_json,
+    me,
+    respond,
+    roles,
+    safe_next,
+    wants_json,
+)
 from review_ui.web import session as db_session
 from storage import audit
 from storage.models import User
@@ -37,25 +47,31 @@ def login() -> Any:
     fields = form_or_json()
     username = str(fields.get("username", "")).strip()
     password = str(fields.get("password", ""))
-    with db_session(write=True) as s:
-        user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.active or not check_password(user, password):
-            audit.record(s, actor=username or "?", action="login_failed", entity="user", entity_id=user.id if user else None,
-                         detail={"address": request.remote_addr})
-            return _failed_login()
-        account = Account(user)
+    with db_session() as s:
+        user = s.scalar(select(User).where(User.username == username)) if len(username) <= 80 else None
+    if not check_password(user, password) or user is None or not user.active:  # the hash runs outside any lock
+        with db_session(write=True) as s:
+            audit.record(s, actor=username[:80] or "?", action="login_failed", entity="user",
+                         entity_id=user.id if user else None, detail={"address": request.remote_addr})
+        return _failed_login()
+    account = Account(user)
     session.clear()
     session.permanent = True  # lifetime = ReviewSettings.session_hours
     login_user(account)
     target = url_for(HOME_BY_ROLE[account.role])
     if wants_json():
         return {"user": account.username, "role": account.role, "next": target, "csrf": generate_csrf()}
-    nxt = request.args.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else target)
+    return redirect(safe_next(request.args.get("next"), target))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    """End this session, and on the server: the cookie, if kept, no longer signs anyone in."""
+    if current_user.is_authenticated:
+        with db_session(write=True) as s:
+            user = me().row(s)
+            end_sessions(user)
+            audit.record(s, actor=user.username, action="logout", entity="user", entity_id=user.id)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
@@ -65,8 +81,7 @@ def logout() -> Any:
 def language(code: str) -> Any:
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    nxt = request.form.get("next", "/")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/")
+    return redirect(safe_next(request.form.get("next"), "/"))
 
 
 @bp.route("/")

@@ -23,6 +23,7 @@ from werkzeug.utils import secure_filename
 from core.errors import ConflictError, NotFoundError
 from review_ui.web import AppState, me, respond, route, state, wants_json
 from review_ui.web import session as db_session
+from review_ui.words import summary_lines, word
 from storage.models import ScanBatch
 
 bp = Blueprint("upload", __name__)
@@ -84,6 +85,7 @@ def job(job_id: str) -> Any:
         data = dict(found) if found else None
     if data is None:
         raise NotFoundError(f"Không có lượt tải lên {job_id} / no upload {job_id}")
+    data.update(state_words=word("job_state", data.get("state")), lines=[str(x) for x in summary_lines(data.get("summary"))])
     return respond("job.html", {"job": data})
 
 
