@@ -228,6 +228,8 @@ class _Shares:
     loop: float = 0.0  # share of the directions around the option a loop owned by this box covers
     open_loop: float = 0.0  # an open loop round the option or a stroke beside it: doubtful on its own
     foreign: float = 0.0  # inner share of ink from strokes owned elsewhere (a neighbour's loop or overshoot)
+    grains: float = 0.0  # span (as ``span``) of the widest stroke once grains a pixel apart are joined
+    pale_stroke: float = 0.0  # the same for a pale stroke under the sheet's threshold (light pencil)
 
 
 def _shares(
@@ -294,11 +296,16 @@ def _shares(
     if own_level > 2 * settings.ink_darkness_floor:
         threshold = min(threshold, max(settings.ink_darkness_floor, own_level / 2))
     side = max(1, min(b1 - b0, a1 - a0) - 2 * inset)
-    faint = 0.0
+    faint = pale_stroke = 0.0
     if ink.faint < threshold:  # a pale stroke may hide under this box's threshold
         pale = (dark[interior] > ink.faint * 255) & ~printed[interior] & ~foreign[interior]
         if np.count_nonzero(pale) >= settings.speck_mm2 * px_per_mm(dpi) ** 2:  # else specks at most
-            faint = _spread(remove_specks(pale, dpi=dpi, settings=settings)) / side
+            pale = remove_specks(pale, dpi=dpi, settings=settings)
+            faint = _spread(pale) / side
+            # light pencil, not a rubbed-out ghost: a joined stroke across the box, darker than a ghost
+            if faint >= settings.stroke_span_min and pale.any() and \
+                    percentile95(dark[interior][pale]) >= 2 * ink.faint * 255:
+                pale_stroke = _joined_span(pale) / side
     inside_foreign = float(((dark[interior] > threshold * 255) & foreign[interior] & ~printed[interior]).mean()) \
         if foreign[interior].size else 0.0
     candidate = (dark > threshold * 255) & ~printed & ~foreign
@@ -330,10 +337,11 @@ def _shares(
     )
     spread = _spread(new & inner) / side
     extent = _extent(new & inner) / px_per_mm(dpi)
+    grains = _joined_span(candidate & inner) / side
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
     return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint,
-                   extent, loop, open_loop, inside_foreign)
+                   extent, loop, open_loop, inside_foreign, grains, pale_stroke)
 
 
 def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
@@ -341,6 +349,17 @@ def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
     fifth to spare: box_state compares their share with empty_below * scale / 2, the scale never
     below light_ink_scale_min."""
     return 0.8 * settings.empty_below * settings.light_ink_scale_min / 2 * inner_px
+
+
+def _joined_span(mask: np.ndarray) -> int:
+    """The smaller side (px) of the widest stroke in ``mask`` once pixels a pixel apart are joined: a
+    light pencil line on grainy paper, a fax's dotted stroke, is one stroke again."""
+    if not mask.any():
+        return 0
+    joined = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    return int(max((min(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) for i in range(1, count)),
+                   default=0))
 
 
 def _extent(mask: np.ndarray) -> int:
@@ -422,6 +441,10 @@ def box_state(
         return "marked"  # one stroke across the box: a thin tick or cross
     if m.inner >= t["empty_below"] * k and m.spread >= settings.stroke_span_min:
         return "marked"  # ink enough, spread across the box: a stroke broken up by a fax or grainy pencil
+    if m.inner >= t["empty_below"] * k / 4 and m.grains >= settings.stroke_span_min + 0.2:
+        return "marked"  # a light pencil stroke, grains joined, right across the box
+    if m.pale_stroke >= settings.stroke_span_min + 0.2:
+        return "marked"  # light pencil on a pen sheet: paler than its threshold, but a stroke across the box
     return "empty" if nothing else "uncertain"
 
 

@@ -40,6 +40,7 @@ from formgen.layout import AnswerBox
 from recognition.ink import mm_box_to_px, px_per_mm
 
 _ANALYSIS_DPI = 150.0  # strokes are told apart at the canonical resolution (half of it lost loops in print)
+_WINDOW_MM = 4.0  # ink is looked at this far beyond a loop's reach (a loop is seen whole, not cut there)
 _BINS = 16  # directions around an option in which a loop's ink is looked for
 _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
 _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
@@ -227,7 +228,7 @@ def _new_ink(
     rows, cols = ink_mask.shape
     near = np.zeros((rows, cols), bool)
     printed_here = np.zeros((rows, cols), bool)
-    grow = int(zones.reach)
+    grow = int(zones.reach + _WINDOW_MM * zones.px_mm)  # whole loops, even the widest, are taken in
     for (x0, y0, x1, y1), (dy, dx) in zip(zones.rects[:, 2], shifts, strict=True):
         a0, a1 = max(0, int(y0) - grow), min(rows, int(y1) + grow)
         b0, b1 = max(0, int(x0) - grow), min(cols, int(x1) + grow)
