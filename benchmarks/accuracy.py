@@ -1,7 +1,7 @@
 """Accuracy of the whole pipeline on filled SIPAS sheets, per degradation profile.
 
 For each profile: print N sheets in a fresh workspace, fill them with the proving ground (random
-answers, human-like marks) and degrade them, scan them through ``phieu.pipeline.scan_paths``, and
+answers, human-like marks) and degrade them, scan them through ``pipeline.run.scan_paths``, and
 compare what was stored with the ground truth. Figures (issue #3 targets):
 
 - wrong auto-accepted share: auto-accepted answers that differ from the truth (≤ 0.01 %);
@@ -26,10 +26,10 @@ from typing import Any
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.demo import EXAMPLE, fill_in_parallel
-from phieu.pipeline import scan_paths
-from phieu.pipeline_exec import worker_count
-from phieu.pipeline_score import score_answers
+from phieu.provingground.score import score_answers
 from phieu.workspace import Workspace
+from pipeline.executor import worker_count
+from pipeline.run import scan_paths
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
@@ -53,7 +53,7 @@ def machine() -> dict[str, Any]:
 
 
 def run_profile(profile: str, sheets: int, jobs: int, root: Path, *, seed: int, ocr: bool) -> dict[str, Any]:
-    ws = Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    ws = Workspace.create(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
     db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
     built = build_form(load_definition(EXAMPLE))
     with db.session() as session:

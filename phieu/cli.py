@@ -47,9 +47,9 @@ def main(ctx: click.Context, home: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    from phieu.commands import forms, review, scanning
+    from phieu.commands import forms, review, scanning, setup
 
-    for module in (forms, scanning, review):
+    for module in (setup, forms, scanning, review):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -22,12 +22,12 @@ from core.errors import ConflictError, NotFoundError
 from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
-from phieu.pipeline import ScanSummary, scan_paths
-from phieu.pipeline_exec import worker_count
-from phieu.pipeline_score import Score, score_answers
 from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
+from phieu.provingground.score import Score, score_answers
 from phieu.provingground.truth import SheetTruth
 from phieu.workspace import DEFAULT_HOME, Workspace
+from pipeline.executor import worker_count
+from pipeline.run import ScanSummary, scan_paths
 from storage import surveys
 from storage.db import Database
 from storage.export import export_rows, write_csv
@@ -94,7 +94,7 @@ def run_demo(
 
 def open_demo_workspace(root: Path) -> Workspace:
     """The demo's workspace: always its own SQLite file, whatever PHIEU_DATABASE_URL says."""
-    return Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    return Workspace.create(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
 
 
 def _fresh(root: Path) -> Path:

@@ -30,12 +30,16 @@ def _aligned(page: Page) -> Any:
     return im.decode_file(str(state().store.path(sha)))
 
 
+def _aligned_dpi(page: Page) -> float:
+    """The resolution the page's aligned image was made at (pages stored before it was kept: the setting)."""
+    return page.aligned_dpi or state().settings.recognition.canonical_dpi
+
+
 @bp.route("/answers.png")
 @roles(*STAFF)
 def answers() -> Response:
     """Crop of the question (or grid rows) of the given answers of one sheet, boxes coloured by state."""
     ids = [int(x) for x in request.args.get("ids", "").split(",") if x.isdigit()][:MAX_IDS]
-    dpi = state().settings.recognition.canonical_dpi
     with db_session() as s:
         rows = [a for a in (s.get(Answer, i) for i in ids) if a is not None]
         if not rows or len({(a.sheet_id, a.question) for a in rows}) != 1 or rows[0].page_id is None:
@@ -43,6 +47,7 @@ def answers() -> Response:
         page = s.get(Page, rows[0].page_id)
         sheet = s.get(Sheet, rows[0].sheet_id)
         assert page is not None and sheet is not None
+        dpi = _aligned_dpi(page)
         layout = layout_of(s, sheet.edition_id)
         where = crop_rect(layout, rows)
         if where is None or page.aligned_sha256 is None:
@@ -63,11 +68,11 @@ def answers() -> Response:
 @roles(*STAFF)
 def page(page_id: int) -> Response:
     """The whole page; aligned pages carry every box coloured by state; ``?rotate=90`` previews a rotation."""
-    dpi = state().settings.recognition.canonical_dpi
     with db_session() as s:
         p = s.get(Page, page_id)
         if p is None:
             abort(404)
+        dpi = _aligned_dpi(p)
         image = _aligned(p)
         boxes: list[Any] = []
         if p.aligned_sha256 and p.sheet_id and p.page_number and request.args.get("raw") is None:

@@ -12,7 +12,7 @@ import os
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 
-PRELOAD = ["phieu.pipeline_worker"]
+PRELOAD = ["pipeline.worker"]
 
 
 def worker_context() -> BaseContext:
