@@ -206,7 +206,7 @@ def interrupted_files(session: Session) -> list[ScanFile]:
 
 def finish_batch(session: Session, batch: ScanBatch, summary: dict[str, Any]) -> None:
     batch.finished_at = utcnow()
-    batch.summary = dict(summary)
+    batch.summary = {**(batch.summary or {}), **summary}  # keeps what closing an interrupted run noted
     audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.batch_finished", entity="scan_batch",
                  entity_id=batch.id, detail=dict(summary))
 

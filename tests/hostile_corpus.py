@@ -111,6 +111,16 @@ def qr_pasted(printed: Printed, out: Path) -> Path:
     return _png(printed, out, "ma-dan-sang-phieu-khac.png", scanned(target, 25))
 
 
+def page_without_code(printed: Printed, serial: int, out: Path) -> Path:
+    """Page 1 of sheet ``serial`` whose QR code and printed digits were torn off: a person must say which it is."""
+    image, _ = sheet_page(printed, serial, 1, seed=40 + serial)
+    page = printed.built.layout.page(1)
+    k = FILL_DPI / 25.4
+    for rect in (page.qr, page.digits_text):
+        image[int((rect.y - 2) * k):int((rect.y + rect.h + 2) * k), int((rect.x - 2) * k):int((rect.x + rect.w + 2) * k)] = 255
+    return _png(printed, out, f"khong-ma-{serial}.png", scanned(image, 40 + serial))
+
+
 def photocopy(printed: Printed, out: Path) -> Path:
     """Sheet 1 page 1 again: the very same marks, a new pass through the scanner."""
     image, _ = sheet_page(printed, 1, 1, seed=1)
