@@ -98,8 +98,8 @@ def check_pdf_page(page: pikepdf.Page, settings: ScanSettings) -> tuple[float, f
     if not (width > 0 and height > 0):
         raise ReadProblem("corrupt_page", f"MediaBox {width:.0f} × {height:.0f} mm")
     if max(width, height) > settings.max_page_mm:
-        raise ReadProblem("page_size_limit", f"{width:.0f} × {height:.0f} mm > {settings.max_page_mm:.0f} mm, "
-                                             "scan.max_page_mm")
+        size = f"{width:.0f} × {height:.0f} mm" if max(width, height) < 10_000 else f"{width / 1000:.0f} × {height / 1000:.0f} m"
+        raise ReadProblem("page_size_limit", f"{size} > {settings.max_page_mm:.0f} mm, scan.max_page_mm")
     return width, height
 
 
