@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hostile_corpus import sheet_page, scanned
+from hostile_corpus import scanned, sheet_page
 from pipeline_helpers import print_sipas
 from sqlalchemy import select
 
