@@ -19,6 +19,7 @@ from werkzeug.test import encode_multipart
 
 from formgen.definition import load_definition
 from formgen.render import build_form
+from phieu.provingground import hostile
 from pipeline.jobs import Job
 from pipeline.runner import LocalRunner
 from review_ui.accounts import create_user
@@ -156,5 +157,40 @@ def test_reread_button_reads_pages_of_a_survey_registered_since(tmp_path: Path) 
         assert done.status_code == 200 and done.json["job"]["state"] == "done", done.json
         assert done.json["job"]["result"]["identified"] == 1
         assert client.get("/api/pages/unidentified").json["pages"] == []
+    finally:
+        app.extensions["phieu"].close()
+
+
+def test_an_upload_with_hostile_files_reads_the_good_one(tmp_path: Path) -> None:
+    printed = print_sipas(tmp_path / "ws", 1)
+    printed.bundle([1], tmp_path / "good", profile="office", seed=2)
+    bad = [hostile.password_pdf(tmp_path / "mat-khau.pdf"), hostile.pixel_bomb_png(tmp_path / "bom.png"),
+           hostile.huge_tiff(tmp_path / "the.tif"), hostile.mediabox_bomb_pdf(tmp_path / "mediabox.pdf")]
+    app = _app(printed)
+    try:
+        client, headers = _client(app, "vanthu")
+        handles = [p.open("rb") for p in [tmp_path / "good" / "bundle.pdf", *bad]]
+        try:
+            boundary, data = encode_multipart({"files": [FileStorage(fh, filename=Path(fh.name).name) for fh in handles]})
+        finally:
+            for fh in handles:
+                fh.close()
+        started = client.post("/api/upload/files", data=data, headers=headers,
+                              content_type=f"multipart/form-data; boundary={boundary}")
+        assert started.status_code == 202, started.json
+        job = client.get(started.json["status"]).json["job"]
+        deadline = time.monotonic() + 240
+        while job["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+            job = client.get(started.json["status"]).json["job"]
+        assert job["state"] == "done", job
+        summary = job["summary"]
+        assert summary["identified"] == printed.built.layout.page_count
+        reasons = sorted(e["reason"] for e in summary["errors"])
+        assert reasons == ["page_size_limit", "password_protected", "pixel_limit", "pixel_limit"]
+        assert all(any(p.name in e["message"] for p in bad) for e in summary["errors"])
+        page = client.get(f"/upload/jobs/{job['id']}")
+        assert "mat-khau.pdf" in page.get_data(as_text=True)  # the clerk sees each file named
     finally:
         app.extensions["phieu"].close()

@@ -13,6 +13,12 @@
     bar.value = job.done;
     document.getElementById('job-count').textContent = job.done + '/' + job.total;
     if (job.summary) document.getElementById('job-summary').textContent = JSON.stringify(job.summary, null, 1);
+    const errors = document.getElementById('job-errors');  // each file or page that could not be read, named
+    errors.replaceChildren(...((job.summary && job.summary.errors) || []).map((e) => {
+      const item = document.createElement('li');
+      item.textContent = e.message;
+      return item;
+    }));
     if (job.error) document.getElementById('job-summary').textContent = job.error;
     box.dataset.state = job.state;
     if (job.state === 'queued' || job.state === 'running') setTimeout(poll, 700);
