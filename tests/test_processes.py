@@ -137,3 +137,21 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(c) for c in (task / "children").read_text().split()]
     return found
+
+
+def test_workers_run_our_code_whatever_the_current_folder(bundle: tuple[Printed, Path], tmp_path: Path) -> None:
+    """Run from a folder holding another version's packages (a second checkout), the scan's workers still
+    import the installed ones: Python 3.11's fork server would otherwise put the current folder first."""
+    elsewhere = tmp_path / "another-checkout"
+    (elsewhere / "scanner").mkdir(parents=True)
+    (elsewhere / "scanner" / "__init__.py").write_text("")
+    (elsewhere / "scanner" / "ingest.py").write_text("# an older version: no ScanReader here\n")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "secret.key").write_bytes((bundle[0].ws.home / "secret.key").read_bytes())
+    printed = print_sipas(tmp_path / "ws", 6)
+    printed.db.dispose()
+    env = {**os.environ, "PHIEU_HOME": str(printed.ws.home)}
+    done = subprocess.run([PHIEU, "scan", "--jobs", "2", str(bundle[1])], env=env, cwd=elsewhere,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ImportError" not in done.stderr
