@@ -31,7 +31,7 @@ from pipeline.executor import make_executor
 from pipeline.recovery import recover
 from pipeline.rerun import load_context, pages_to_reread
 from pipeline.worker import PageJob, PageResult, WorkerContext
-from scanner.ingest import ScanReader, discover
+from scanner.ingest import SUPPORTED_SUFFIXES, ScanReader, discover
 from scanner.problems import explain
 from storage import scans
 from storage.db import Database
@@ -154,6 +154,11 @@ def _close_unfinished(db: Database, batch_id: int, why: str) -> None:
         log.exception("could not close batch #%d", batch_id)
 
 
+def _rereadable(session: Any, file_id: int) -> dict[int, int]:
+    """Pages of a file stored earlier that a new reading may settle (their survey registered since)."""
+    return {p.index_in_file: p.id for p in pages_to_reread(session, scan_file_id=file_id)}
+
+
 @dataclass
 class _FileState:
     path: Path
@@ -198,6 +203,9 @@ class _Run:
         return self.summary
 
     def _safe_page_count(self, path: Path, name: str | None) -> int:
+        """Pages expected, for the progress bar: a single image counts 1 unopened (its worker checks it)."""
+        if SUPPORTED_SUFFIXES.get(path.suffix.lower()) in ("png", "jpeg"):
+            return 1
         try:
             return self.reader.page_count(path, name=name)
         except PhieuError:
@@ -213,7 +221,7 @@ class _Run:
                     scan_file, complete = scans.register_file(session, self.store, path, batch, name=name)
                     file_id, attempts = scan_file.id, scan_file.attempts
                     done = set(session.scalars(select(Page.index_in_file).where(Page.scan_file_id == file_id)))
-                    again = {p.index_in_file: p.id for p in pages_to_reread(session, scan_file_id=file_id)}
+                    again = _rereadable(session, file_id) if complete else {}
             except PhieuError as exc:  # vanished or unreadable since it was found: name it, go on
                 self._file_failed(state, str(exc), getattr(exc, "reason", "missing_file"))
                 continue
