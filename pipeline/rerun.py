@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, InputFileError, NotFoundError
 from core.settings import Settings
-from formgen.identity import PAYLOAD_PREFIX, SheetIdentity
+from formgen.identity import SheetIdentity
 from formgen.layout import Layout
 from pipeline.executor import make_executor
 from pipeline.worker import EditionKey, PageJob, PageWorker, WorkerContext
@@ -29,13 +29,10 @@ from scanner.types import PageError
 from storage import scans
 from storage.db import Database
 from storage.files import FileStore
-from storage.models import Edition, Page, ReviewItem, ScanFile, Sheet, Survey
+from storage.models import Edition, Page, ScanFile, Sheet, Survey
+from storage.scans import pages_to_reread
 
 log = logging.getLogger(__name__)
-
-# What re-reading can change: the page's survey was unknown (registered since), or any page not identified.
-UNKNOWN_SURVEY = "unknown_survey"
-
 
 def load_context(session: Session, store: FileStore, *, secret: bytes, settings: Settings, ocr: bool = True) -> WorkerContext:
     """Every registered edition's layout and blank master, for the workers."""
@@ -101,27 +98,6 @@ def _assigned_identity(session: Session, page: Page) -> SheetIdentity | None:
     survey = session.get_one(Survey, sheet.survey_id)
     edition = session.get_one(Edition, sheet.edition_id)
     return SheetIdentity(survey.code, edition.code, sheet.serial, page.page_number)
-
-
-def pages_to_reread(session: Session, *, survey: str | None = None, every: bool = False,
-                    scan_file_id: int | None = None) -> list[Page]:
-    """Unidentified pages still waiting for a person that a new reading may settle: those of an
-    unregistered survey whose survey is now registered (``survey`` narrows to one), or with ``every``
-    all unidentified pages. ``scan_file_id`` narrows to one file."""
-    query = (select(Page).join(ReviewItem, ReviewItem.page_id == Page.id)
-             .where(Page.status == "unidentified", ReviewItem.kind == "page", ReviewItem.status == "open")
-             .order_by(Page.id))
-    if scan_file_id is not None:
-        query = query.where(Page.scan_file_id == scan_file_id)
-    if not every:
-        query = query.where(Page.reason.like(f"{UNKNOWN_SURVEY}:%"))
-    if survey:
-        query = query.where(Page.qr_text.like(f"{PAYLOAD_PREFIX}.{survey}.%"))
-    pages = list(session.scalars(query))
-    if every:
-        return pages
-    registered = {f"{PAYLOAD_PREFIX}.{code}." for code in session.scalars(select(Survey.code))}
-    return [p for p in pages if p.qr_text and any(p.qr_text.startswith(prefix) for prefix in registered)]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from core.settings import Settings
 from pipeline import lifeline
 from pipeline.executor import make_executor
 from pipeline.recovery import recover
-from pipeline.rerun import load_context, pages_to_reread
+from pipeline.rerun import load_context
 from pipeline.worker import PageJob, PageResult, WorkerContext
 from scanner.ingest import SUPPORTED_SUFFIXES, ScanReader, discover
 from scanner.problems import explain
@@ -37,6 +37,7 @@ from storage import scans
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import Page, ScanBatch, ScanFile
+from storage.scans import pages_to_reread
 
 log = logging.getLogger(__name__)
 

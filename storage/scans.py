@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from core.errors import ConflictError
 from core.types import AnswerReading, Identification, PageReading
 from core.types import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
+from formgen.identity import PAYLOAD_PREFIX
 from storage import audit
 from storage.files import FileStore
 from storage.models import (
@@ -202,6 +203,31 @@ def close_interrupted(session: Session, batch: ScanBatch, *, by: str, message: s
 def interrupted_files(session: Session) -> list[ScanFile]:
     """Files whose reading a run left unfinished (for ``phieu scan --resume``)."""
     return list(session.scalars(select(ScanFile).where(ScanFile.status == "interrupted").order_by(ScanFile.id)))
+
+
+UNKNOWN_SURVEY = "unknown_survey"  # what a new reading can settle once the survey is registered
+
+
+def pages_to_reread(session: Session, *, survey: str | None = None, every: bool = False,
+                    scan_file_id: int | None = None) -> list[Page]:
+    """Unidentified pages still waiting for a person that a new reading may settle: those of an
+    unregistered survey whose survey is now registered (``survey`` narrows to one), or with ``every``
+    all unidentified pages. ``scan_file_id`` narrows to one file."""
+    query = (select(Page).join(ReviewItem, ReviewItem.page_id == Page.id)
+             .where(Page.status == "unidentified", ReviewItem.kind == "page", ReviewItem.status == "open")
+             .order_by(Page.id))
+    if scan_file_id is not None:
+        query = query.where(Page.scan_file_id == scan_file_id)
+    if not every:
+        query = query.where(Page.reason.like(f"{UNKNOWN_SURVEY}:%"))
+    if survey:
+        query = query.where(Page.qr_text.like(f"{PAYLOAD_PREFIX}.{survey}.%"))
+    pages = list(session.scalars(query))
+    if every:
+        return pages
+    registered = {f"{PAYLOAD_PREFIX}.{code}." for code in session.scalars(select(Survey.code))}
+    return [p for p in pages if p.qr_text and any(p.qr_text.startswith(prefix) for prefix in registered)]
+
 
 
 def finish_batch(session: Session, batch: ScanBatch, summary: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from review_ui.web import session as db_session
 from storage import audit
 from storage import review_queue as rq
 from storage.models import Page, ReviewItem, Sheet, SheetPage, Survey
+from storage.scans import pages_to_reread
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ def unidentified() -> Any:
             .where(ReviewItem.kind == "page", ReviewItem.status == "open").order_by(Page.id)
         ).all()
         pages = [{**page_summary(p), "item_id": item_id} for p, item_id in rows]
-        from pipeline.rerun import pages_to_reread  # the pipeline's choice, not a second one here
-
         rereadable = len(pages_to_reread(s))
     return respond("unidentified.html", {"pages": pages, "rereadable": rereadable})
 
