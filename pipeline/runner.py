@@ -56,6 +56,7 @@ class LocalRunner:
         self._statuses: dict[str, JobStatus] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
+        self._holder: dict[str, subprocess.Popen[bytes]] = {}  # job id -> the background process given it
         atexit.register(self.close)
 
     # --- the JobRunner interface ---
@@ -64,7 +65,7 @@ class LocalRunner:
         status = JobStatus(job.id, job.kind, user=job.user, params=dict(job.params))
         with self._lock:
             self._statuses[job.id] = status
-            self._send({"submit": job.as_dict()})
+            self._holder[job.id] = self._send({"submit": job.as_dict()})
         self._changed(status)
         return status
 
@@ -95,6 +96,12 @@ class LocalRunner:
         with self._lock:
             return [JobStatus(**s.as_dict()) for s in self._statuses.values()]
 
+    @property
+    def pid(self) -> int | None:
+        """The background process's id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def remember(self, status: JobStatus) -> None:
         """Keep a finished job's status (one loaded from a record a stopped server left)."""
         with self._lock:
@@ -118,19 +125,20 @@ class LocalRunner:
 
     # --- the background process ---
 
-    def _send(self, message: dict[str, Any]) -> None:
-        """Write one line to the background process (lock held), starting it when needed."""
+    def _send(self, message: dict[str, Any]) -> subprocess.Popen[bytes]:
+        """Write one line to the background process (lock held), starting it when needed; returns it."""
         for attempt in (1, 2):
             proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
             try:
                 assert proc.stdin is not None
                 proc.stdin.write((json.dumps(message) + "\n").encode())
                 proc.stdin.flush()
-                return
+                return proc
             except (BrokenPipeError, OSError):
                 if attempt == 2:
                     raise
                 self._proc = None
+        raise AssertionError("unreachable")
 
     def _start(self) -> subprocess.Popen[bytes]:
         read_fd, write_fd = os.pipe()
@@ -175,9 +183,7 @@ class LocalRunner:
     def _orphaned(self, proc: subprocess.Popen[bytes]) -> None:
         """The background process ended: the jobs it still held cannot finish."""
         with self._lock:
-            lost = [s for s in self._statuses.values() if not s.finished]
-            if self._proc is not proc and self._proc is not None:  # a new process already took over
-                return
+            lost = [s for s in self._statuses.values() if not s.finished and self._holder.get(s.id) is proc]
             for status in lost:
                 status.state = "failed"
                 status.error = (f"Tiến trình nền đã dừng (mã {proc.returncode}); hãy gửi lại. "

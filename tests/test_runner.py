@@ -5,6 +5,8 @@ pages of a survey registered since, from the unidentified pages screen."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -194,3 +196,30 @@ def test_an_upload_with_hostile_files_reads_the_good_one(tmp_path: Path) -> None
         assert "mat-khau.pdf" in page.get_data(as_text=True)  # the clerk sees each file named
     finally:
         app.extensions["phieu"].close()
+
+
+def test_a_runner_that_dies_fails_its_job_and_the_next_job_starts_a_new_one(tmp_path: Path) -> None:
+    printed = print_sipas(tmp_path / "ws", 6)
+    printed.bundle(printed.serials, tmp_path / "in", profile="office", seed=4)
+    runner = LocalRunner(printed.ws.database_url, printed.ws.files_dir, with_jobs(printed.ws.settings, 1), printed.secret)
+    try:
+        job = runner.submit(Job("scan", {"paths": [str(tmp_path / "in")]}, user="vanthu"))
+        deadline = time.monotonic() + 120
+        while (status := runner.status(job.id)) is not None and status.done < 2:
+            assert not status.finished and time.monotonic() < deadline, status
+            time.sleep(0.05)
+        first = runner.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        failed = runner.wait(job.id, 30)
+        assert failed is not None and failed.state == "failed" and "submit again" in (failed.error or ""), failed
+        again = runner.submit(Job("scan", {"paths": [str(tmp_path / "in")]}, user="vanthu"))
+        done = runner.wait(again.id, 300)
+        assert done is not None and done.state == "done", done
+        assert runner.pid not in (None, first)
+        assert done.result and done.result["recovered"]["batches"]  # the dead runner's batch was closed
+    finally:
+        runner.close()
+    with printed.db.session() as s:
+        assert s.scalars(select(ScanFile.status)).one() == "done"
+        assert s.scalar(select(func.count()).select_from(Page).where(Page.status == "identified")) == 30
