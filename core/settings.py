@@ -48,7 +48,7 @@ class ScanSettings(_Section):
     digits_ocr_dpi: int = Field(300, description="Resolution of the digits-line crop given to OCR when no QR code is readable.")
     max_page_pixels: int = Field(100_000_000, ge=1_000_000, description="Largest page image decoded, width × height, checked from the file's header before decoding (A3 at 600 dpi is 70 million pixels; a 30,000 × 30,000 'pixel bomb' 900 million). Larger pages are refused as 'pixel_limit'.")
     max_page_mm: float = Field(600.0, ge=300.0, description="Longest side of a PDF page that is rendered (mm: MediaBox × UserUnit, checked before rendering; A3 is 420 mm, A2 594 mm). Larger pages are refused as 'page_size_limit'.")
-    max_file_mb: int = Field(2048, ge=1, description="Largest scan file read (MB); a 1,000-page scanner PDF is 100-300 MB. Larger files are refused as 'file_too_large'.")
+    max_file_mb: int = Field(8192, ge=1, description="Largest scan file read (MB); a 1,000-page PDF of 300 dpi greyscale JPEG pages is about 1 GB (streamed: memory does not grow with it). Larger files are refused as 'file_too_large'.")
     max_pages_per_file: int = Field(10_000, ge=1, description="Most pages read from one file; more is refused as 'too_many_pages'.")
     worker_memory_mb: int = Field(2048, ge=0, description="Address space a worker process may use (MB; 0 = no limit): a page that needs more fails alone ('out_of_memory') instead of exhausting the machine.")
     max_interrupted: int = Field(2, ge=1, description="A file whose reading was interrupted this many times (the run died while reading it) is not tried again but failed ('repeated_interruption'); the hot folder sets it aside.")

@@ -80,7 +80,7 @@ def classify(exc: BaseException, *, page_level: bool) -> tuple[str, str]:
     if isinstance(exc, Image.DecompressionBombError):
         found = re.search(r"\((\d+) pixels\)", str(exc))
         return "pixel_limit", (f"{int(found.group(1)) / 1e6:.0f} triệu điểm ảnh / megapixels" if found else str(exc))
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or "insufficient memory" in detail.lower():  # Python's, or OpenCV's own
         return "out_of_memory", detail
     if isinstance(exc, FileNotFoundError):
         return "missing_file", str(exc)

@@ -3,6 +3,8 @@ reason code and a message naming the file (and page); the content decides the fo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,28 @@ def test_the_content_decides_the_format(tmp_path: Path) -> None:
         for path, kind in ((jpeg_as_pdf, "jpeg"), (png_as_tif, "png")):
             got = reader.read_page(path, 0)
             assert isinstance(got, PageImage) and got.source_format == kind and got.image.shape == page.shape
+
+
+OUT_OF_MEMORY = '''
+import resource, sys
+from pathlib import Path
+from PIL import Image
+from core.settings import ScanSettings
+from scanner.ingest import iter_pages
+path = Path(sys.argv[1])
+Image.new("L", (13000, 13000), 255).save(path, save_all=True, compression="tiff_lzw",
+                                         append_images=[Image.new("L", (1240, 1754), 255)], dpi=(150, 150))
+size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 120 * 2**20, resource.RLIM_INFINITY))  # as a worker's cap does
+pages = list(iter_pages(path, settings=ScanSettings(max_page_pixels=200_000_000)))
+print([getattr(p, "reason", "read") for p in pages])
+'''
+
+
+def test_a_page_over_the_memory_cap_fails_alone(tmp_path: Path) -> None:
+    """What ``scan.worker_memory_mb`` does in a worker: a page needing more fails as ``out_of_memory``
+    (169 million pixels under a cap 120 MB above what the reader uses), the next page is read."""
+    done = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY, str(tmp_path / "lon.tif")], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['out_of_memory', 'read']"
