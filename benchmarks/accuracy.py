@@ -3,7 +3,7 @@
 For each kind (see ``phieu/provingground/kinds.py``: the profiles office, fax, phone and the kinds of
 issue 8: loops, askew-clipped, qr-clipped, phone-table, stray-dots, real-marks, bw-scanner): print N
 sheets in a fresh workspace, fill them with the proving ground and degrade them as that kind, scan
-them through ``phieu.pipeline.scan_paths``, and compare what was stored with the ground truth:
+them through ``pipeline.run.scan_paths``, and compare what was stored with the ground truth:
 
 - pages, pages identified (the right sheet and page), pages read (identified and aligned);
 - wrong auto-accepted answers: count and share of the accepted ones (target <= 0.01 %);
@@ -42,14 +42,14 @@ from sqlalchemy import select
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.demo import EXAMPLE
-from phieu.pipeline import scan_paths
-from phieu.pipeline_exec import worker_count
-from phieu.pipeline_score import answer_verdicts, score_answers
 from phieu.provingground.bundle import PageRecord
 from phieu.provingground.kinds import KINDS, Kind, generate
 from phieu.provingground.realmarks import MarkBank, Split, load_bank
+from phieu.provingground.score import answer_verdicts, score_answers
 from phieu.provingground.truth import SheetTruth, chosen_boxes
 from phieu.workspace import Workspace
+from pipeline.executor import worker_count
+from pipeline.run import scan_paths
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore
@@ -86,7 +86,7 @@ def amc_root(given: str | None) -> Path:
 
 def run_kind(kind: Kind, sheets: int, jobs: int, root: Path, *, split: Split, ocr: bool, bank: MarkBank | None,
              dump: Path | None) -> dict[str, Any]:
-    ws = Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    ws = Workspace.create(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
     db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
     built = build_form(load_definition(EXAMPLE))
     with db.session() as session:

@@ -40,9 +40,9 @@ from sqlalchemy import func, insert, select
 from core.settings import ScanSettings, Settings
 from formgen.definition import load_definition
 from formgen.render import build_form
-from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
+from pipeline.run import scan_paths
 from storage import surveys
 from storage.db import Database
 from storage.files import FileStore

@@ -38,8 +38,8 @@ from core.settings import ScanSettings
 from formgen.definition import load_definition
 from formgen.render import build_form
 from phieu.demo import EXAMPLE, fill_in_parallel
-from phieu.pipeline_exec import worker_count
 from phieu.workspace import Workspace
+from pipeline.executor import worker_count
 from scanner.ingest import discover, iter_pages
 from storage import surveys
 from storage.db import Database
@@ -51,7 +51,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def prepare(root: Path, sheets: int, jobs: int) -> tuple[Workspace, dict[str, Path]]:
     """A workspace with SIPAS printed, and the returned sheets as JPEG pages and as one G4 TIFF."""
-    ws = Workspace.open(root / "ws", database_url=f"sqlite:///{root / 'ws' / 'phieu.sqlite3'}")
+    ws = Workspace.create(root / "ws", database_url=f"sqlite:///{root / 'ws' / 'phieu.sqlite3'}")
     db, store = Database.for_workspace(ws), FileStore(ws.files_dir)
     built = build_form(load_definition(EXAMPLE))
     with db.session() as session:
@@ -92,7 +92,7 @@ def best_scan(ws: Workspace, target: Path, jobs: int, repeat: int) -> dict[str, 
     for n in range(repeat):
         home = ws.home.parent / f"{ws.home.name}-run-{target.name}-{n}"
         shutil.copytree(ws.home, home)
-        runs.append(run_scan(Workspace.open(home, database_url=f"sqlite:///{home / 'phieu.sqlite3'}"), target, jobs))
+        runs.append(run_scan(Workspace.create(home, database_url=f"sqlite:///{home / 'phieu.sqlite3'}"), target, jobs))
         shutil.rmtree(home)
     best = min(runs, key=lambda r: r["wall_seconds"])
     best["all_wall_seconds"] = [r["wall_seconds"] for r in runs]

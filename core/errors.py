@@ -38,9 +38,16 @@ class DefinitionError(PhieuError):
 
 
 class InputFileError(PhieuError):
-    """A scan or input file cannot be read at all (message names the file and page)."""
+    """A scan or input file cannot be read at all (message names the file and page).
+
+    ``reason`` is a short code kept with the file's record (``scanner.problems.REASONS``).
+    """
 
     exit_code = ExitCode.INPUT_FILE
+
+    def __init__(self, message: str, *, reason: str = "corrupt_file") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class MissingToolError(PhieuError):

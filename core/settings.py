@@ -46,6 +46,12 @@ class ScanSettings(_Section):
     blank_darkness: float = Field(0.4, description="Darkness (0 paper .. 1 black) from which a pixel counts as ink in the blank-page test.")
     qr_margin_mm: float = Field(5.0, description="Margin around the layout's QR square cropped for decoding (mm).")
     digits_ocr_dpi: int = Field(300, description="Resolution of the digits-line crop given to OCR when no QR code is readable.")
+    max_page_pixels: int = Field(100_000_000, ge=1_000_000, description="Largest page image decoded, width × height, checked from the file's header before decoding (A3 at 600 dpi is 70 million pixels; a 30,000 × 30,000 'pixel bomb' 900 million). Larger pages are refused as 'pixel_limit'.")
+    max_page_mm: float = Field(600.0, ge=300.0, description="Longest side of a PDF page that is rendered (mm: MediaBox × UserUnit, checked before rendering; A3 is 420 mm, A2 594 mm). Larger pages are refused as 'page_size_limit'.")
+    max_file_mb: int = Field(8192, ge=1, description="Largest scan file read (MB); a 1,000-page PDF of 300 dpi greyscale JPEG pages is about 1 GB (streamed: memory does not grow with it). Larger files are refused as 'file_too_large'.")
+    max_pages_per_file: int = Field(10_000, ge=1, description="Most pages read from one file; more is refused as 'too_many_pages'.")
+    worker_memory_mb: int = Field(2048, ge=0, description="Address space a worker process may use (MB; 0 = no limit): a page that needs more fails alone ('out_of_memory') instead of exhausting the machine.")
+    max_interrupted: int = Field(2, ge=1, description="A file whose reading was interrupted this many times (the run died while reading it) is not tried again but failed ('repeated_interruption'); the hot folder sets it aside.")
 
 
 class RecognitionSettings(_Section):
@@ -94,6 +100,7 @@ class ReviewSettings(_Section):
         False, description="Mark session cookies Secure (only sent over HTTPS); turn on when served behind TLS."
     )
     max_upload_mb: int = Field(512, ge=1, description="Largest browser upload of scan files accepted at once (MB); also the web server's limit on any request body.")
+    reread_wait_seconds: float = Field(60.0, gt=0, description="How long a page asks the background runner to re-read a page (a person turned or assigned it) and waits for the answer.")
     anonymous_body_kb: int = Field(64, ge=4, description="Largest request body the web server reads from someone not signed in (KB): a login needs less than one.")
     ocr_draft_min_confidence: float = Field(
         65.0, ge=0.0, le=100.0,

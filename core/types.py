@@ -90,13 +90,17 @@ class PageReading:
 
 @dataclass
 class PageOutcome:
-    """What the workers made of one page, handed to :func:`storage.scans.record_page` by the parent process."""
+    """What the workers made of one page, handed to :func:`storage.scans.record_page` by the parent process.
+
+    Assembled once, in the worker (``pipeline.outcome``); storage keeps it as it is.
+    """
 
     index: int  # 0-based page index within the file
     identification: Identification
     alignment: Alignment | None = None
     reading: PageReading | None = None
-    page_image_png: bytes | None = None  # the page as read, for the review UI (PNG or JPEG bytes)
-    aligned_png: bytes | None = None  # upright canonical page (RecognitionSettings.canonical_dpi), PNG or JPEG
-    quality: dict[str, Any] = field(default_factory=dict)
+    page_image: bytes | None = None  # PNG: the page as read, reduced, for a person (pages not read)
+    aligned_image: bytes | None = None  # JPEG: the upright page at ``aligned_dpi``, what reviewers' crops cut
+    aligned_dpi: float = 0.0  # resolution of ``aligned_image``, stored with it (settings may change later)
+    quality: dict[str, Any] = field(default_factory=dict)  # every fact of how the page was read, complete
     error: str | None = None  # the page could not be processed at all (message names file and page)

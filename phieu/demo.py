@@ -24,13 +24,13 @@ from formgen.definition import load_definition
 from formgen.layout import Layout
 from formgen.render import BuiltForm, build_form, stamp_sheets
 from phieu import demo_fieldwork
-from phieu.pipeline import ScanSummary, scan_paths
-from phieu.pipeline_exec import worker_count
-from phieu.pipeline_score import Score, score_answers
 from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
 from phieu.provingground.kinds import bundle_in_parallel
+from phieu.provingground.score import Score, score_answers
 from phieu.provingground.truth import SheetTruth
 from phieu.workspace import DEFAULT_HOME, Workspace
+from pipeline.executor import worker_count
+from pipeline.run import ScanSummary, scan_paths
 from storage import surveys
 from storage.db import Database
 from storage.export import export_rows, write_csv
@@ -136,7 +136,7 @@ def write_results(db: Database, survey: str, out: Path, ws: Workspace) -> DemoRe
 
 def open_demo_workspace(root: Path) -> Workspace:
     """The demo's workspace: always its own SQLite file, whatever PHIEU_DATABASE_URL says."""
-    return Workspace.open(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
+    return Workspace.create(root, database_url=f"sqlite:///{root / 'phieu.sqlite3'}")
 
 
 def _fresh(root: Path) -> Path:

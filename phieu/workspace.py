@@ -9,10 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from core.errors import PhieuError
+from core.errors import NotFoundError, PhieuError
 from core.settings import Settings
 
 DEFAULT_HOME = "phieu-data"
+SECRET_NAME = "secret.key"
+SQLITE_NAME = "phieu.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,34 @@ class Workspace:
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Workspace:
-        """Open (creating if needed) the workspace at ``home``, else ``$PHIEU_HOME``, else ``./phieu-data``."""
-        root = Path(home or os.environ.get("PHIEU_HOME") or DEFAULT_HOME).resolve()
+        """Open the existing workspace at ``home``, else ``$PHIEU_HOME``, else ``./phieu-data``.
+
+        Raises NotFoundError when there is none: a mistyped ``--home`` must not start a new workspace
+        with a new secret (every printed code would then read as forged). ``phieu init`` creates one.
+        """
+        root = resolve_home(home)
+        if not is_workspace(root):
+            raise NotFoundError(
+                f"Không có không gian làm việc ở {root}; kiểm tra --home / PHIEU_HOME, hoặc tạo mới bằng "
+                f"`phieu --home {root} init`. / No workspace at {root}: check --home / PHIEU_HOME, "
+                f"or create one with `phieu --home {root} init`."
+            )
+        return cls._at(root, database_url)
+
+    @classmethod
+    def create(cls, home: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Workspace:
+        """Create the workspace at ``home`` (folder, file store, secret), or open it when it exists already;
+        an existing secret is never replaced."""
+        root = resolve_home(home)
         root.mkdir(parents=True, exist_ok=True)
+        ws = cls._at(root, database_url)
+        ws.secret()
+        return ws
+
+    @classmethod
+    def _at(cls, root: Path, database_url: str | None) -> Workspace:
         (root / "files").mkdir(exist_ok=True)
-        url = database_url or os.environ.get("PHIEU_DATABASE_URL") or f"sqlite:///{root / 'phieu.sqlite3'}"
+        url = database_url or os.environ.get("PHIEU_DATABASE_URL") or f"sqlite:///{root / SQLITE_NAME}"
         return cls(home=root, database_url=url, settings=_load_settings(root / "settings.yaml"))
 
     @property
@@ -36,13 +61,22 @@ class Workspace:
         return self.home / "files"
 
     def secret(self) -> bytes:
-        """The per-workspace key that signs QR payloads; created on first use, never printed."""
-        path = self.home / "secret.key"
+        """The per-workspace key that signs QR payloads; made when the workspace is created, never printed."""
+        path = self.home / SECRET_NAME
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
         return bytes.fromhex(path.read_text().strip())
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    return Path(home or os.environ.get("PHIEU_HOME") or DEFAULT_HOME).resolve()
+
+
+def is_workspace(root: Path) -> bool:
+    """A folder is a workspace once it holds its secret (or the SQLite file of one made before ``init`` existed)."""
+    return (root / SECRET_NAME).is_file() or (root / SQLITE_NAME).is_file()
 
 
 def _load_settings(path: Path) -> Settings:

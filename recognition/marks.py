@@ -419,6 +419,8 @@ def box_state(
     )
     if m.loop >= settings.loop_cover_min:
         return "cancelled" if m.inner >= t["cancelled_above"] else "marked"  # circled: the loop says which
+    if m.open_loop >= 1.0:
+        return "uncertain"  # ink joined to another option's loop: a mark of its own, or that loop? a person decides
     if m.open_loop > 0 and m.inner < t["marked_above"] * k:
         return "uncertain"  # half circled: meant, or a slip of the pen? a person decides
     dot = 0 < m.extent <= settings.dot_mm and m.inner < t["marked_above"] * k and m.ring < t["ring_marked_above"] * k

@@ -46,9 +46,12 @@ _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
 _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
 _CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
 _RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges over print: the rest)
-_LOOP_SPREAD_MM = 1.2  # an open loop's own ink: within this of its typical distance in each direction
-_LOOP_WIDTH_MM = 2.5  # the ink of a closed loop: within this of its hole (a wide pen, a wobble, bridges)
-_FILLS = 0.15  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
+_LOOP_SPREAD_MM = 0.8  # an open loop's own ink: within this of its typical distance in each direction
+_LOOP_WIDTH_MM = 1.5  # the ink of a closed loop: within this of its hole's rim (a wide pen, a wobble)
+_LOOP_AREA_MM = 2.5  # ink within this of what a closed loop encloses is explained by it (bridges, spurs)
+_FILLS = 0.15
+_CENTRAL = 0.3  # a mark in a box passes within this share of its side from the box's middle
+_LOOP_PIECE = 0.6  # a piece of ink in a box that is this much a loop's own ink is that loop crossing  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
 
 
 @dataclass
@@ -297,15 +300,36 @@ def _inside(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray) -> np.ndarray:
     return (ys >= r0) & (ys < r1) & (xs >= c0) & (xs < c1)
 
 
-def _is_mark(ys: np.ndarray, xs: np.ndarray, sel: np.ndarray, zones: _Zones, i: int, full_size: int) -> bool:
-    """The stroke's ink inside box ``i`` (``sel``) is a mark there: it spans the box, or fills a fair
-    part of it (``full_size`` pixels of the stroke before sampling; ``sel`` may be a sample)."""
+def _is_mark(
+    ys: np.ndarray, xs: np.ndarray, sel: np.ndarray, zones: _Zones, i: int, full_size: int,
+    loop_ink: np.ndarray | None = None,
+) -> bool:
+    """The stroke's ink inside box ``i`` (``sel``) is a mark there: one piece of it spans the box, or it
+    fills a fair part of it (``full_size`` pixels of the stroke before sampling; ``sel`` may be a
+    sample). Pieces that are mostly ``loop_ink`` (a neighbour's loop crossing the box) do not count:
+    two arcs crossing the box's top and bottom are no mark, a tick joined to such an arc is."""
     if not sel.any():
         return False
     r0, r1, c0, c1 = zones.interior[i]
+    piece = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    piece[ys[sel] - r0, xs[sel] - c0] = 1
+    piece = cv2.dilate(piece, np.ones((3, 3), np.uint8))  # a sampled stroke is whole again
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(piece, connectivity=8)
+    of = labels[ys[sel] - r0, xs[sel] - c0]
+    on_loop = loop_ink[sel] if loop_ink is not None else np.zeros(of.size, bool)
+    scale = full_size / ys.size
     area = max(1, (r1 - r0) * (c1 - c0))
-    filled = sel.sum() * full_size / ys.size / area
-    return bool(filled >= _FILLS or min(np.ptp(ys[sel]), np.ptp(xs[sel])) >= 0.4 * zones.side[i])
+    cy, cx = (r0 + r1) / 2, (c0 + c1) / 2
+    central = np.hypot(ys[sel] - cy, xs[sel] - cx) <= _CENTRAL * zones.side[i]
+    for k in range(1, count):
+        mine = of == k
+        if on_loop[mine].mean() >= _LOOP_PIECE:
+            continue
+        # a tick or a cross passes near the box's middle; the arc of a neighbour's loop dipping into it does not
+        wide = min(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) - 2 >= 0.4 * zones.side[i]
+        if (wide and central[mine].any()) or mine.sum() * scale / area >= _FILLS:
+            return True
+    return False
 
 
 def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
@@ -332,10 +356,12 @@ def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: 
 
 def _enclosed(
     holes: list[np.ndarray], ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray
-) -> tuple[list[int], np.ndarray]:
-    """(the options near a stroke whose box or code centre lies inside one of its closed loops, which
-    of the stroke's pixels (``ys``, ``xs``) make up those loops: within ``_LOOP_WIDTH_MM`` of them)."""
-    found, used = [], np.zeros(ys.size, bool)
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(the options near a stroke whose box or code centre lies inside one of its closed loops; which of
+    the stroke's pixels (``ys``, ``xs``) make up those loops: along their rims, within
+    ``_LOOP_WIDTH_MM``; which lie within ``_LOOP_AREA_MM`` of what they enclose: ink a loop explains,
+    though a mark in a box there stays a mark)."""
+    found, rim, area = [], np.zeros(ys.size, bool), np.zeros(ys.size, bool)
     for hole in holes:
         inside = [int(i) for i in near if any(
             cv2.pointPolygonTest(hole, ((x0 + x1) / 2, (y0 + y1) / 2), False) > 0 for x0, y0, x1, y1 in zones.rects[i, :2])]
@@ -343,14 +369,17 @@ def _enclosed(
             continue
         found += [i for i in inside if i not in found]
         x, y, w, h = cv2.boundingRect(hole)
-        grow = int(_LOOP_WIDTH_MM * zones.px_mm) + 1
+        grow = int(_LOOP_AREA_MM * zones.px_mm) + 1
+        width = int(_LOOP_WIDTH_MM * zones.px_mm) + 1
+        ry, rx = ys - (y - grow), xs - (x - grow)
+        ok = (ry >= 0) & (ry < h + 2 * grow) & (rx >= 0) & (rx < w + 2 * grow)
         mask = np.zeros((h + 2 * grow, w + 2 * grow), np.uint8)
+        cv2.drawContours(mask, [hole], -1, 1, 2 * width, offset=(grow - x, grow - y))
+        rim[ok] |= mask[ry[ok], rx[ok]] > 0
         cv2.drawContours(mask, [hole], -1, 1, cv2.FILLED, offset=(grow - x, grow - y))
         mask = np.asarray(cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)), np.uint8)
-        ry, rx = ys - (y - grow), xs - (x - grow)
-        ok = (ry >= 0) & (ry < mask.shape[0]) & (rx >= 0) & (rx < mask.shape[1])
-        used[ok] |= mask[ry[ok], rx[ok]] > 0
-    return found, used
+        area[ok] |= mask[ry[ok], rx[ok]] > 0
+    return found, rim, area
 
 
 def _attribute(
@@ -379,7 +408,7 @@ def _attribute(
     if first is not None and inside[first] >= 0.85 * ys.size:  # a tick, a cross or a fill in one box
         _give(result, label, [first], ys, xs, zones, in_box, size)
         return
-    loops, used = _enclosed(holes(), ys, xs, zones, near)
+    loops, used, explained = _enclosed(holes(), ys, xs, zones, near)
     # the ink left over may go round other options: open loops (closed ones were holes), best first,
     # each loop's own ink set aside before the next is looked for
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
@@ -398,19 +427,19 @@ def _attribute(
     for i in score:
         if i in loops or score[i] < settings.open_loop_cover_min:
             continue
-        mine = ~used & (nearest == i)
+        mine = ~used & ~explained & (nearest == i)
         own = _loop_scores(ys[mine], xs[mine], zones, {i: in_box[i][mine]}, loop_px)[i]
         if own >= settings.open_loop_cover_min:
             result.doubt_about(i, own, "loop")
     # what no loop explains and lies in no box: pieces of a loop split over several strokes
     boxed = np.logical_or.reduce(list(in_box.values())) if in_box else np.zeros(ys.size, bool)
-    rest = ~used & ~boxed & ~np.isin(nearest, loops)
+    rest = ~used & ~explained & ~boxed & ~np.isin(nearest, loops)
     result.leftovers.append(np.column_stack([ys[rest], xs[rest]]))
     if loops:
         for i in loops:
             result.looped[i] = 1.0
         # the loops' own ink (round closed ones) is no mark in the boxes it crosses
-        _give(result, label, loops, ys, xs, zones, {i: sel & ~used for i, sel in in_box.items()}, size)
+        _give(result, label, loops, ys, xs, zones, in_box, size, loop_ink=used)
         return
     marked = [i for i in in_box if _is_mark(ys, xs, in_box[i], zones, i, size)]
     if marked:
@@ -470,22 +499,29 @@ def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones) ->
     beyond = np.hypot(dx, dy) - edge
     bins = ((angle + np.pi) * (_BINS / (2 * np.pi))).astype(int) % _BINS
     band = (beyond >= -(1 - _CROSSING) * edge) & (beyond <= zones.reach)
-    on = np.zeros(ys.size, bool)
+    typical = np.full(_BINS, np.nan)
     for b in np.unique(bins[band]):
-        sel = band & (bins == b)
-        typical = float(np.median(beyond[sel]))
-        on |= sel & (np.abs(beyond - typical) <= _LOOP_SPREAD_MM * zones.px_mm)
+        typical[b] = float(np.median(beyond[band & (bins == b)]))
+    # the loop's distance varies smoothly round it: a tick that touches it, in two or three directions,
+    # does not move the median of five neighbouring directions
+    padded = np.concatenate([typical[-2:], typical, typical[:2]])
+    smooth = np.array([np.nanmedian(padded[b:b + 5]) if np.isfinite(padded[b:b + 5]).any() else np.nan
+                       for b in range(_BINS)])
+    on = band & (np.abs(beyond - smooth[bins]) <= _LOOP_SPREAD_MM * zones.px_mm)
     return on
 
 
 def _give(
     result: Attribution, label: int, owners: list[int], ys: np.ndarray, xs: np.ndarray, zones: _Zones,
-    in_box: dict[int, np.ndarray], size: int,
+    in_box: dict[int, np.ndarray], size: int, loop_ink: np.ndarray | None = None,
 ) -> None:
     """The stroke is ``owners``'; another box it also marks (a tick there joined to this stroke, not a
     loop's arc grazing its edge) counts it as its own ink too."""
-    also = [i for i, sel in in_box.items() if i not in owners and _is_mark(ys, xs, sel, zones, i, size)]
+    also = [i for i, sel in in_box.items() if i not in owners and _is_mark(ys, xs, sel, zones, i, size, loop_ink)]
     result.own(label, [*owners, *also])
+    if loop_ink is not None:  # a mark joined to another option's loop, or that loop crossing the box? a person says
+        for i in also:
+            result.doubt_about(i, 1.0, "loop")
 
 
 def _beside(

@@ -87,7 +87,7 @@ def create_app(
     if migrate:
         db.migrate()
     files = Path(files_dir)
-    app.extensions["phieu"] = AppState(
+    app.extensions["phieu"] = state = AppState(
         db=db,
         store=FileStore(files),
         settings=settings,
@@ -95,6 +95,12 @@ def create_app(
         upload_dir=Path(upload_dir) if upload_dir else files.parent / "uploads",
     )
     app.url_map.converters["int"] = IdConverter  # before any route: a huge id is a 404, not a database error
+    if qr_secret is not None:  # uploads and re-reads go to one background process (started when first needed)
+        from pipeline.runner import LocalRunner
+        from review_ui.views.upload import save_record
+
+        state.runner = LocalRunner(database_url, files, settings, qr_secret,
+                                   on_change=lambda status: save_record(state, status))
     CSRFProtect(app)
     Babel(app, locale_selector=_locale)
     _init_login(app)
@@ -255,3 +261,4 @@ def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_ca
         server.run()
     finally:
         server.close()
+        app.extensions["phieu"].close()

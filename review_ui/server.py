@@ -88,4 +88,8 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)  # workers first: no late wake-ups
         self.server.close()
+        # and every connection still open (a browser's keep-alive): else their sockets outlive the server
+        for channel in list(getattr(self.server, "_map", {}).values()):
+            with contextlib.suppress(OSError):
+                channel.close()
         self.thread.join(5)

@@ -8,10 +8,9 @@ template, or returns it as JSON when the client asks (``/api/...`` path, ``?form
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from werkzeug.routing import IntegerConverter
 
 from core.errors import PhieuError
 from core.settings import Settings
+from pipeline.jobs import JobRunner
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import User
@@ -84,8 +84,13 @@ class AppState:
     settings: Settings
     qr_secret: bytes | None
     upload_dir: Any
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    jobs_lock: threading.Lock = field(default_factory=threading.Lock)
+    runner: JobRunner | None = None  # scans and re-reads run there, never in request threads (pipeline.jobs)
+
+    def close(self) -> None:
+        """Stop the background runner and close the database connections."""
+        if self.runner is not None:
+            self.runner.close()
+        self.db.dispose()
 
 
 def state() -> AppState:

@@ -36,6 +36,7 @@ class PageError:
     source: Path
     index: int  # 0-based page index within the file
     message: str
+    reason: str = "corrupt_page"  # code of scanner.problems.REASONS, kept with the page's record
 
 
 @dataclass

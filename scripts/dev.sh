@@ -39,7 +39,7 @@ install_python() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
   # Bytecode for our own packages now: where PYTHONDONTWRITEBYTECODE is set, every command would
   # otherwise compile them again at start (~0.15 s in each process).
-  "$VENV/bin/python" -m compileall -q core formgen scanner recognition storage results review_ui phieu fieldwork >/dev/null
+  "$VENV/bin/python" -m compileall -q core formgen scanner recognition storage pipeline results review_ui phieu fieldwork >/dev/null
 }
 
 setup() {

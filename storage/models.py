@@ -149,6 +149,7 @@ class ScanBatch(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner: Mapped[str | None] = mapped_column(String(200))  # host:pid:start of the process running it
 
 
 class ScanFile(Base):
@@ -162,8 +163,10 @@ class ScanFile(Base):
     media_type: Mapped[str] = mapped_column(String(60), default="")
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("scan_batches.id"))
     page_count: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="received")  # received|done|failed
-    error: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received|done|failed|interrupted
+    error: Mapped[str | None] = mapped_column(Text)  # the message a clerk reads (file and page, what to do)
+    error_code: Mapped[str | None] = mapped_column(String(40))  # its reason code (scanner.problems.REASONS)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # runs that started reading it
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -188,6 +191,7 @@ class Page(Base):
     quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     image_sha256: Mapped[str | None] = mapped_column(String(64))  # page image as read (file store)
     aligned_sha256: Mapped[str | None] = mapped_column(String(64))  # aligned canonical image (file store)
+    aligned_dpi: Mapped[float | None] = mapped_column(Float)  # its resolution (None: stored before it was kept)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow)
     sheet: Mapped[Sheet | None] = relationship()
     scan_file: Mapped[ScanFile] = relationship()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from core.errors import ConflictError
 from core.types import AnswerReading, Identification, PageReading
 from core.types import PageOutcome as PageOutcome  # defined apart: workers need no SQLAlchemy
+from formgen.identity import PAYLOAD_PREFIX
 from storage import audit, sheet_events
 from storage.files import FileStore
 from storage.models import (
@@ -69,9 +70,10 @@ class PageRecordResult:
     already_recorded: bool = False  # the page was stored by an earlier run: nothing changed
 
 
-def start_batch(session: Session, source: str, user: str) -> ScanBatch:
-    """Open a scan batch (one ``phieu scan`` run, upload or hot-folder pickup)."""
-    batch = ScanBatch(source=source, created_by=user)
+def start_batch(session: Session, source: str, user: str, *, owner: str | None = None) -> ScanBatch:
+    """Open a scan batch (one ``phieu scan`` run, upload or hot-folder pickup) run by ``owner``
+    (``host:pid:start``, see ``pipeline.lifeline``)."""
+    batch = ScanBatch(source=source, created_by=user, owner=owner)
     session.add(batch)
     session.flush()
     audit.record(session, actor=user or audit.MACHINE, action="scan.batch_started", entity="scan_batch",
@@ -84,7 +86,8 @@ def register_file(session: Session, store: FileStore, path: Path, batch: ScanBat
     """Keep the original unchanged in the store and return its row, plus whether it was already done.
 
     A file whose every page was recorded earlier (same content, whatever its name) is left exactly
-    as it is; a file from an interrupted run is returned for its missing pages to be recorded.
+    as it is; a file from an interrupted run is returned for its missing pages to be recorded (its
+    ``attempts`` counts the runs that started it: a file that keeps stopping the scan shows).
     ``name`` is the name to remember when ``path`` is a temporary copy (a browser upload).
     """
     path = Path(path)
@@ -92,8 +95,14 @@ def register_file(session: Session, store: FileStore, path: Path, batch: ScanBat
     sha = store.put_file(path, suffix=shown.suffix.lower())
     existing = session.scalar(select(ScanFile).where(ScanFile.sha256 == sha))
     if existing is not None:
-        return existing, existing.status == "done"
+        if existing.status == "done":
+            return existing, True
+        if existing.status == "failed":  # tried again from the start: a failure is not an interruption
+            existing.attempts = 0
+        existing.status, existing.attempts = "received", existing.attempts + 1
+        return existing, False
     scan_file = ScanFile(
+        attempts=1,
         sha256=sha,
         original_name=str(shown),
         size=path.stat().st_size,
@@ -135,6 +144,9 @@ def rerecord_page(session: Session, store: FileStore, page: Page, outcome: PageO
     if page.status == "duplicate" or _answers_from(session, page.id):
         raise ConflictError(f"Trang #{page.id} đã được ghi nhận ({page.status}); không ghi đè giá trị máy đọc "
                             f"/ page #{page.id} already recorded, machine values are never replaced")
+    previous = {"status": page.status, "reason": page.reason, "qr_text": page.qr_text, "decoder": page.decoder,
+                "quality": page.quality, "image_sha256": page.image_sha256, "aligned_sha256": page.aligned_sha256,
+                "processed_at": page.processed_at.isoformat() if page.processed_at else None}
     _fill_page_facts(page, store, outcome)
     page.processed_at = utcnow()
     scan_file = session.get_one(ScanFile, page.scan_file_id)
@@ -142,23 +154,85 @@ def rerecord_page(session: Session, store: FileStore, page: Page, outcome: PageO
     result = _apply(session, store, page, outcome, place=place)
     if result.status != "unidentified":
         _close_page_items(session, page)
+    # the row holds the newest reading; the audit log keeps what it said before (history is never lost)
     audit.record(session, actor=actor, action="scan.page_rerecorded", entity="page", entity_id=page.id,
-                 detail={"status": result.status, "serial": result.sheet_serial})
+                 detail={"status": result.status, "serial": result.sheet_serial, "previous": previous})
     return result
 
 
-def finish_file(session: Session, scan_file: ScanFile, page_count: int, error: str | None = None) -> None:
-    """Mark a file done (every page recorded) or failed (with the message naming file and page)."""
+def finish_file(session: Session, scan_file: ScanFile, page_count: int, error: str | None = None,
+                error_code: str | None = None) -> None:
+    """Mark a file done (every page recorded) or failed (with the message naming file and page, and its
+    reason code)."""
     scan_file.page_count = page_count
     scan_file.status = "failed" if error else "done"
     scan_file.error = error
+    scan_file.error_code = (error_code or "corrupt_file") if error else None
+    detail: dict[str, Any] = {"pages": page_count}
+    if error:
+        detail.update(error=error, reason=scan_file.error_code)
     audit.record(session, actor=audit.MACHINE, action="scan.file_" + scan_file.status, entity="scan_file",
-                 entity_id=scan_file.id, detail={"pages": page_count, "error": error} if error else {"pages": page_count})
+                 entity_id=scan_file.id, detail=detail)
+
+
+def unfinished_batches(session: Session) -> list[ScanBatch]:
+    """Batches never finished: still running somewhere, or left by a run that died."""
+    return list(session.scalars(select(ScanBatch).where(ScanBatch.finished_at.is_(None)).order_by(ScanBatch.id)))
+
+
+def close_interrupted(session: Session, batch: ScanBatch, *, by: str, message: str) -> list[ScanFile]:
+    """Finish a batch whose run died: its files still "received" become "interrupted" (pages already
+    recorded stay; ``message`` says how to finish them); returns those files."""
+    files = list(session.scalars(select(ScanFile).where(ScanFile.batch_id == batch.id,
+                                                         ScanFile.status == "received").order_by(ScanFile.id)))
+    for scan_file in files:
+        scan_file.status, scan_file.error_code = "interrupted", "interrupted"
+        scan_file.error = message.format(name=Path(scan_file.original_name).name)
+        stored = session.scalar(select(func.count()).select_from(Page).where(Page.scan_file_id == scan_file.id))
+        scan_file.page_count = stored
+        audit.record(session, actor=audit.MACHINE, action="scan.file_interrupted", entity="scan_file",
+                     entity_id=scan_file.id, detail={"batch": batch.id, "pages_stored": stored})
+    batch.finished_at = utcnow()
+    batch.summary = {**(batch.summary or {}), "interrupted": True, "closed_by": by,
+                     "files_interrupted": [f.original_name for f in files]}
+    audit.record(session, actor=audit.MACHINE, action="scan.batch_interrupted", entity="scan_batch",
+                 entity_id=batch.id, detail={"closed_by": by, "files": len(files)})
+    return files
+
+
+def interrupted_files(session: Session) -> list[ScanFile]:
+    """Files whose reading a run left unfinished (for ``phieu scan --resume``)."""
+    return list(session.scalars(select(ScanFile).where(ScanFile.status == "interrupted").order_by(ScanFile.id)))
+
+
+UNKNOWN_SURVEY = "unknown_survey"  # what a new reading can settle once the survey is registered
+
+
+def pages_to_reread(session: Session, *, survey: str | None = None, every: bool = False,
+                    scan_file_id: int | None = None) -> list[Page]:
+    """Unidentified pages still waiting for a person that a new reading may settle: those of an
+    unregistered survey whose survey is now registered (``survey`` narrows to one), or with ``every``
+    all unidentified pages. ``scan_file_id`` narrows to one file."""
+    query = (select(Page).join(ReviewItem, ReviewItem.page_id == Page.id)
+             .where(Page.status == "unidentified", ReviewItem.kind == "page", ReviewItem.status == "open")
+             .order_by(Page.id))
+    if scan_file_id is not None:
+        query = query.where(Page.scan_file_id == scan_file_id)
+    if not every:
+        query = query.where(Page.reason.like(f"{UNKNOWN_SURVEY}:%"))
+    if survey:
+        query = query.where(Page.qr_text.like(f"{PAYLOAD_PREFIX}.{survey}.%"))
+    pages = list(session.scalars(query))
+    if every:
+        return pages
+    registered = {f"{PAYLOAD_PREFIX}.{code}." for code in session.scalars(select(Survey.code))}
+    return [p for p in pages if p.qr_text and any(p.qr_text.startswith(prefix) for prefix in registered)]
+
 
 
 def finish_batch(session: Session, batch: ScanBatch, summary: dict[str, Any]) -> None:
     batch.finished_at = utcnow()
-    batch.summary = dict(summary)
+    batch.summary = {**(batch.summary or {}), **summary}  # keeps what closing an interrupted run noted
     audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.batch_finished", entity="scan_batch",
                  entity_id=batch.id, detail=dict(summary))
 
@@ -210,20 +284,16 @@ def _fill_page_facts(page: Page, store: FileStore, outcome: PageOutcome) -> None
     ident, alignment = outcome.identification, outcome.alignment
     page.qr_text = ident.qr_text
     page.decoder = ident.decoder
-    quality = dict(outcome.quality)
-    if ident.timings_ms:
-        quality.setdefault("timings_ms", dict(ident.timings_ms))
+    page.quality = dict(outcome.quality)  # assembled once, by the worker (pipeline.outcome)
     if alignment is not None:
         page.rotation = alignment.rotation
         page.transform = np.linalg.inv(alignment.mm_to_px).tolist()  # image px → layout mm
-        quality.update(residual_mm=round(alignment.residual_mm, 4), marks_found=alignment.marks_found)
-    if outcome.reading is not None and outcome.reading.thresholds:
-        quality["thresholds"] = dict(outcome.reading.thresholds)
-    page.quality = quality
-    if outcome.page_image_png:
-        page.image_sha256 = store.put_bytes(outcome.page_image_png, _image_suffix(outcome.page_image_png), durable=False)
-    if outcome.aligned_png:
-        page.aligned_sha256 = store.put_bytes(outcome.aligned_png, _image_suffix(outcome.aligned_png), durable=False)
+    if outcome.page_image:
+        page.image_sha256 = store.put_bytes(outcome.page_image, _image_suffix(outcome.page_image), durable=False)
+    if outcome.aligned_image:
+        page.aligned_sha256 = store.put_bytes(outcome.aligned_image, _image_suffix(outcome.aligned_image),
+                                              durable=False)
+        page.aligned_dpi = outcome.aligned_dpi or None
 
 
 def _image_suffix(data: bytes) -> str:
@@ -262,8 +332,8 @@ def _resolve(session: Session, ident: Identification) -> _Target | tuple[str, st
 
 def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, place: str) -> PageRecordResult:
     ident = outcome.identification
-    if outcome.error:
-        return _unidentified(session, page, "error", outcome.error, survey_id=None, place=place)
+    if outcome.error:  # not decoded or not processed: the reason code and the message naming file and page
+        return _unidentified(session, page, ident.reason or "corrupt_page", outcome.error, survey_id=None, place=place)
     if ident.identity is None:
         code = ident.reason or "unreadable"
         if code == "blank_page":

@@ -16,10 +16,10 @@ import numpy as np
 from core.settings import Settings
 from formgen.definition import load_definition
 from formgen.render import BuiltForm, build_form
-from phieu.pipeline import ScanSummary, scan_paths
 from phieu.provingground.bundle import make_bundle, stamp
 from phieu.provingground.truth import SheetTruth
 from phieu.workspace import Workspace
+from pipeline.run import ScanSummary, scan_paths
 from storage.db import Database
 from storage.files import FileStore
 
@@ -71,7 +71,7 @@ def print_sipas(home: Path, count: int, database_url: str | None = None) -> Prin
     """Register SIPAS in a fresh workspace at ``home`` and print ``count`` sheets."""
     from storage import surveys
 
-    ws = Workspace.open(home, database_url=database_url)
+    ws = Workspace.create(home, database_url=database_url)
     db = Database.for_workspace(ws)
     store = FileStore(ws.files_dir)
     built = sipas_form()

@@ -163,9 +163,9 @@ def outcome(survey: str, index: int, serial: int, page: int, answers: list[Answe
                            decoder="zxing")
     png = hashlib.sha256(f"{survey}-{serial}-{page}".encode()).digest()
     if answers is None:  # identified by its code, but the page could not be aligned
-        return PageOutcome(index=index, identification=ident, page_image_png=b"page" + png)
+        return PageOutcome(index=index, identification=ident, page_image=b"page" + png)
     return PageOutcome(index=index, identification=ident, alignment=alignment(), reading=reading(answers),
-                       page_image_png=b"page" + png, aligned_png=b"aligned" + png, quality={"dpi": 300})
+                       page_image=b"page" + png, aligned_image=b"aligned" + png, aligned_dpi=150.0, quality={"dpi": 300})
 
 
 def _register(db: Database, store: FileStore, survey: str, blocks: list[tuple[str, int]]) -> None:
@@ -236,7 +236,7 @@ def workspace(tmp_path: Path) -> Path:
     """A workspace folder (its own SQLite file) holding the dataset; for the command-line tests."""
     from phieu.workspace import Workspace
 
-    ws = Workspace.open(tmp_path / "ws", database_url=f"sqlite:///{tmp_path / 'ws' / 'phieu.sqlite3'}")
+    ws = Workspace.create(tmp_path / "ws", database_url=f"sqlite:///{tmp_path / 'ws' / 'phieu.sqlite3'}")
     db = Database.for_workspace(ws)
     build(db, FileStore(ws.files_dir), tmp_path)
     db.dispose()

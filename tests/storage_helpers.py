@@ -134,5 +134,5 @@ def reading(answers: list[AnswerReading]) -> PageReading:
 def outcome(index: int, serial: int, page: int, answers: list[AnswerReading]) -> PageOutcome:
     png = hashlib.sha256(f"{serial}-{page}-{index}".encode()).digest()
     return PageOutcome(index=index, identification=identified(serial, page), alignment=alignment(),
-                       reading=reading(answers), page_image_png=b"page" + png, aligned_png=b"aligned" + png,
-                       quality={"dpi": 300})
+                       reading=reading(answers), page_image=b"page" + png, aligned_image=b"aligned" + png,
+                       aligned_dpi=150.0, quality={"dpi": 300, "residual_mm": 0.12})

@@ -65,6 +65,7 @@ def _qr_texts(pdf: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("office")
+    _ok(home, "init")
     _ok(home, "survey", "add", str(SIPAS))
     return home
 
@@ -146,6 +147,7 @@ def _qr_texts_first(pdf: Path) -> str:
 
 def test_counter_posters_and_the_quota_check(tmp_path: Path) -> None:
     home = tmp_path / "pks05"
+    _ok(home, "init")
     _ok(home, "survey", "add", str(PKS05))
     assert "231 mới" in _ok(home, "frame", "import", "PKS05", str(COUNTER_FRAME))
     out = tmp_path / "posters.pdf"

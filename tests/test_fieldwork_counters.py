@@ -22,8 +22,8 @@ from fieldwork.operations import check_reconciles, operations
 from fieldwork.plan import set_rules
 from fieldwork.printing import print_by_frame
 from formgen.identity import SheetIdentity, encode_payload
-from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
+from pipeline.run import scan_paths
 from storage.fieldwork_models import VisitorCount
 from storage.models import Sheet, Survey, Unit
 

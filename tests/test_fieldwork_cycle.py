@@ -23,9 +23,9 @@ from fieldwork import checkin, lifecycle, manifest, transmittal, verification
 from fieldwork.operations import check_reconciles, csv_text, operations
 from fieldwork.printing import print_by_frame
 from formgen.identity import SheetIdentity, encode_payload
-from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
+from pipeline.run import scan_paths
 from storage import review_queue
 from storage.fieldwork_models import Household, SheetEvent
 from storage.models import Sheet, Survey, Unit, User

@@ -59,6 +59,7 @@ def test_broken_definition_exits_3_with_its_line(tmp_path: Path) -> None:
 
 def test_survey_add_is_idempotent_and_refuses_a_changed_edition(tmp_path: Path) -> None:
     home = tmp_path / "ws"
+    assert _run(home, "init").exit_code == 0
     assert _run(home, "survey", "add", str(PKS05)).exit_code == 0
     again = _run(home, "survey", "add", str(PKS05))
     assert again.exit_code == 0 and "unchanged" in again.output
@@ -86,6 +87,7 @@ def test_survey_add_is_idempotent_and_refuses_a_changed_edition(tmp_path: Path) 
 
 def test_print_allocates_fresh_serials_and_writes_a_manifest(tmp_path: Path) -> None:
     home = tmp_path / "ws"
+    _run(home, "init")
     _run(home, "survey", "add", str(PKS05))
     first = _run(
         home,
@@ -135,6 +137,7 @@ def test_print_allocates_fresh_serials_and_writes_a_manifest(tmp_path: Path) -> 
 
 
 def test_print_of_unknown_survey_is_refused(tmp_path: Path) -> None:
+    _run(tmp_path, "init")
     result = CliRunner().invoke(
         main, ["--home", str(tmp_path), "print", "NOPE", "--count", "1", "--out", str(tmp_path / "x.pdf")]
     )
@@ -156,6 +159,7 @@ def test_split_in_blocks(count: int, units: list[str], expected: list[str | None
 
 def test_duplex_gives_each_one_page_copy_a_blank_back(tmp_path: Path) -> None:
     home = tmp_path / "ws"
+    _run(home, "init")
     _run(home, "survey", "add", str(PKS05))
     result = _run(home, "print", "PKS05", "--count", "3", "--duplex", "--out", str(tmp_path / "d.pdf"))
     assert result.exit_code == 0, result.output
@@ -166,3 +170,20 @@ def test_duplex_gives_each_one_page_copy_a_blank_back(tmp_path: Path) -> None:
     for back in (1, 3, 5):
         bitmap = pdf[back].render(scale=50 / 72, grayscale=True)
         assert bitmap.to_numpy().min() == 255  # nothing printed on the back
+
+
+def test_a_mistyped_home_is_refused_not_created(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    created = _run(home, "init")
+    assert created.exit_code == 0 and "created" in created.output
+    secret = (home / "secret.key").read_bytes()
+    typo = tmp_path / "wss"
+    for args in (["survey", "add", str(PKS05)], ["survey", "list"], ["scan", str(PKS05)], ["user", "list"],
+                 ["export", "PKS05", "--out", str(tmp_path / "x.csv")]):
+        refused = CliRunner().invoke(main, ["--home", str(typo), *args])
+        assert refused.exit_code == 7, (args, refused.output)
+        assert "phieu --home" in refused.stderr and "init" in refused.stderr and str(typo) in refused.stderr
+    assert not typo.exists()  # nothing made, no second secret
+    again = _run(home, "init")
+    assert again.exit_code == 0 and "unchanged" in again.output
+    assert (home / "secret.key").read_bytes() == secret

@@ -10,9 +10,9 @@ import pytest
 from pipeline_helpers import Printed, print_sipas, with_jobs
 from sqlalchemy import func, select
 
-from phieu.pipeline import scan_paths
-from phieu.pipeline_score import score_answers
 from phieu.provingground.bundle import make_bundle, make_photocopy, stamp, stamp_forged
+from phieu.provingground.score import score_answers
+from pipeline.run import scan_paths
 from storage.models import Answer, BoxReading, Page, ReviewItem, ScanFile
 
 SHEETS = 9

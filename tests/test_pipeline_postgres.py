@@ -8,7 +8,7 @@ import pytest
 from pipeline_helpers import print_sipas
 from sqlalchemy import func, select
 
-from phieu.pipeline_score import score_answers
+from phieu.provingground.score import score_answers
 from storage.models import Answer, Page
 
 pytestmark = pytest.mark.postgres

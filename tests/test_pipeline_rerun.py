@@ -13,13 +13,13 @@ import pytest
 from pipeline_helpers import Printed, print_sipas
 from sqlalchemy import func, select
 
-from phieu.pipeline import rerun_page
-from phieu.pipeline_watch import stable_files, watch_folder
 from phieu.provingground.bundle import stamp
 from phieu.provingground.degrade import degrade
 from phieu.provingground.filler import fill_page
 from phieu.provingground.truth import random_truth
 from phieu.provingground.writers import write_png
+from pipeline.rerun import rerun_page
+from pipeline.watch import stable_files, watch_folder
 from scanner.render import render_pdf_page
 from storage import review_queue
 from storage.models import Answer, Page, ReviewItem, User

@@ -16,6 +16,7 @@ from storage.models import AuditEvent, User
 def test_user_commands(tmp_path: Path) -> None:
     run = CliRunner()
     home = ["--home", str(tmp_path)]
+    assert run.invoke(main, [*home, "init"]).exit_code == 0
     added = run.invoke(main, [*home, "user", "add", "duyet1", "--role", "reviewer", "--name", "Nguyễn Văn A"],
                        env={"PHIEU_PASSWORD": "mat-khau-123"})
     assert added.exit_code == 0, added.output

@@ -27,7 +27,7 @@ def env(database, file_store):  # type: ignore[no-untyped-def]
     settings = Settings(review=ReviewSettings(login_attempts_per_minute=3))
     app = create_app(url, file_store.root, settings=settings, secret_key="test-secret", migrate=False)
     yield app, info, database
-    app.extensions["phieu"].db.dispose()
+    app.extensions["phieu"].close()
 
 
 def login(app: Any, username: str) -> tuple[Any, str]:

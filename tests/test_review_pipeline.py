@@ -87,7 +87,7 @@ def test_uploaded_scans_are_reviewed_to_the_truth(tmp_path: Path) -> None:
         assert len(reviewed) == decided > 0
         for answer in reviewed:
             assert answer.final_value == truths[answer.sheet.serial].answers[(answer.question, answer.item)].value
-    app.extensions["phieu"].db.dispose()
+    app.extensions["phieu"].close()
     db.dispose()
 
 
@@ -118,5 +118,5 @@ def test_an_upload_interrupted_by_a_restart_is_finished_by_the_next_server(tmp_p
     assert clerk.get(f"/api/upload/jobs/{finished.name}").json["job"]["state"] == "done"
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Page).where(Page.status == "identified")) == 2 * built.layout.page_count
-    app.extensions["phieu"].db.dispose()
+    app.extensions["phieu"].close()
     db.dispose()

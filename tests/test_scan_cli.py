@@ -19,7 +19,7 @@ def clerk(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRunner, Path, Pa
     """A workspace where `phieu survey add` and `phieu print` ran, and the returned scans of sheet 1."""
     home = tmp_path_factory.mktemp("home")
     runner = CliRunner()
-    for args in (["survey", "add", str(SIPAS)], ["print", "SIPAS-2024", "--count", "2", "--out", str(home / "in.pdf")]):
+    for args in (["init"], ["survey", "add", str(SIPAS)], ["print", "SIPAS-2024", "--count", "2", "--out", str(home / "in.pdf")]):
         result = runner.invoke(main, ["--home", str(home), *args])
         assert result.exit_code == 0, result.output
     layout = sipas_form().layout

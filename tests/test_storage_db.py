@@ -73,7 +73,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
 
 
 def test_for_workspace_opens_and_migrates(tmp_path: Path) -> None:
-    ws = Workspace.open(tmp_path / "home", database_url=None)
+    ws = Workspace.create(tmp_path / "home", database_url=None)
     db = Database.for_workspace(ws)
     assert (tmp_path / "home" / "phieu.sqlite3").exists()
     assert "sheets" in inspect(db.engine).get_table_names()

@@ -96,6 +96,7 @@ def test_a_complete_sheet_is_stored_and_complete(survey: Database, file_store: F
         assert page.quality["residual_mm"] == 0.12 and page.quality["dpi"] == 300
         assert page.transform is not None and abs(page.transform[0][0] - 25.4 / 300) < 1e-9
         assert file_store.read(page.aligned_sha256 or "").startswith(b"aligned")
+        assert page.aligned_dpi == 150.0  # the aligned image carries its own resolution
         assert s.scalar(select(func.count()).select_from(BoxReading)) == 5
         scan_file = s.scalar(select(ScanFile))
         assert scan_file is not None and scan_file.status == "done" and scan_file.page_count == 2
@@ -167,10 +168,10 @@ def test_same_sheet_page_from_another_file_is_a_duplicate(survey: Database, file
 def test_unidentified_pages_are_queued_with_their_reason(survey: Database, file_store: FileStore,
                                                          tmp_path: Path) -> None:
     pages = [
-        PageOutcome(index=0, identification=unidentified("forged", "Mã QR bị sửa"), page_image_png=b"forged-img"),
+        PageOutcome(index=0, identification=unidentified("forged", "Mã QR bị sửa"), page_image=b"forged-img"),
         PageOutcome(index=1, identification=unidentified("blank_page")),
         PageOutcome(index=2, identification=identified(999, 1), reading=reading(page1_answers())),  # never printed
-        PageOutcome(index=3, identification=unidentified("unreadable"), error="x.tif trang 4: ảnh hỏng"),
+        PageOutcome(index=3, identification=unidentified("corrupt_page"), error="x.tif trang 4: ảnh hỏng"),
         PageOutcome(index=4, identification=identified(4, 1)),  # identified but could not be aligned
     ]
     results = _record(survey, file_store, _scan_file(tmp_path, "x.tif", b"II*"), pages)
@@ -179,7 +180,7 @@ def test_unidentified_pages_are_queued_with_their_reason(survey: Database, file_
     with survey.session() as s:
         items = s.scalars(select(ReviewItem).order_by(ReviewItem.id)).all()
         assert [(i.kind, i.reason) for i in items] == [("page", "forged"), ("page", "not_printed"),
-                                                       ("page", "error"), ("page", "not_aligned")]
+                                                       ("page", "corrupt_page"), ("page", "not_aligned")]
         assert all(i.page_id is not None and i.status == "open" for i in items)
         pages_by_index = {p.index_in_file: p for p in s.scalars(select(Page))}
         assert "Mã QR bị sửa" in (pages_by_index[0].reason or "")

@@ -14,9 +14,9 @@ from pipeline_helpers import sipas_database
 from sqlalchemy import select
 
 from core.settings import ScanSettings, Settings
-from phieu.pipeline import scan_paths
 from phieu.provingground.bundle import make_bundle
 from phieu.provingground.truth import MarkMix
+from pipeline.run import scan_paths
 from review_ui.app import BackgroundServer, create_app
 from storage.db import Database
 from storage.models import Answer, ReviewItem, Sheet, Survey
@@ -44,7 +44,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dat
     server = BackgroundServer(app)
     yield server.url, db, {t.serial: t for t in truths}
     server.stop()
-    app.extensions["phieu"].db.dispose()
+    app.extensions["phieu"].close()
     db.dispose()
 
 

@@ -33,7 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Data
     yield server.url, db, info
     server.stop()
     db.dispose()
-    app.extensions["phieu"].db.dispose()
+    app.extensions["phieu"].close()
 
 
 def _login(browser: Any, base: str, username: str) -> Any:

@@ -17,7 +17,7 @@ import click
 
 from core.errors import ConflictError
 from core.settings import FormSettings
-from phieu.workspace import DEFAULT_HOME, Workspace
+from phieu.workspace import Workspace, is_workspace, resolve_home
 
 if TYPE_CHECKING:
     from formgen.render import BuiltForm
@@ -239,8 +239,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _form_settings(app: AppContext) -> FormSettings:
     """The workspace's form settings when a workspace exists; building a form needs none."""
-    home = Path(app.home or os.environ.get("PHIEU_HOME") or DEFAULT_HOME)
-    return Workspace.open(home).settings.form if home.is_dir() else FormSettings()
+    home = resolve_home(app.home)
+    return Workspace.open(home).settings.form if is_workspace(home) else FormSettings()
 
 
 def _storage(ws: Workspace) -> tuple[Database, FileStore]:

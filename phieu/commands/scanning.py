@@ -1,8 +1,8 @@
-"""`phieu scan` and `phieu demo`: a thin shell over phieu.pipeline and phieu.demo.
+"""`phieu scan`, `phieu reread` and `phieu demo`: a thin shell over the pipeline and phieu.demo.
 
 Exit codes of `phieu scan` (see docs/scanning.md): 0 every page identified and stored; 10 the scan
-finished but some pages need attention (unidentified or duplicate); 4 a file could not be read (it
-is recorded as failed, the other files are scanned anyway).
+finished but some pages need attention (unidentified or duplicate); 4 a file or a page could not be
+read (recorded with its reason; the other files and pages are scanned anyway).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from phieu.workspace import Workspace
 
 SCAN_EPILOG = (
     "Exit codes: 0 all pages identified; 10 some pages unidentified or duplicate (see the review UI); "
-    "4 a file could not be read (the others were scanned)."
+    "4 a file or page could not be read (the others were scanned)."
 )
 
 
@@ -37,13 +37,11 @@ def _bar(total_hint: int = 0) -> Any:
     return tqdm(total=total_hint or None, unit="trang", desc="Quét / scan", file=sys.stderr, leave=False)
 
 
-def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int | None, source: str) -> Any:
+def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int | None, source: str,
+             resume: bool = False) -> Any:
     """Scan ``paths`` with a progress bar and print the summary table; returns the ScanSummary."""
-    from phieu.pipeline import scan_paths
+    from pipeline.run import scan_paths
 
-    settings = ws.settings
-    if jobs is not None:
-        settings = settings.model_copy(update={"scan": settings.scan.model_copy(update={"jobs": jobs})})
     bar = _bar()
 
     def progress(done: int, total: int) -> None:
@@ -52,22 +50,33 @@ def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int
         bar.refresh()
 
     try:
-        summary = scan_paths(db, store, paths, secret=ws.secret(), settings=settings, source=source, progress=progress)
+        summary = scan_paths(db, store, paths, secret=ws.secret(), settings=_with_jobs(ws, jobs), source=source,
+                             progress=progress, resume=resume)
     finally:
         bar.close()
     print_summary(summary)
     return summary
 
 
+def _with_jobs(ws: Workspace, jobs: int | None) -> Any:
+    settings = ws.settings
+    if jobs is not None:
+        settings = settings.model_copy(update={"scan": settings.scan.model_copy(update={"jobs": jobs})})
+    return settings
+
+
 def print_summary(summary: Any) -> None:
     rows = [
         ("Tệp / files", summary.files),
         ("  đã quét trước đó / already scanned", summary.files_already_done),
+        ("  không đọc được / unreadable", len(summary.failed_files)),
         ("Trang / pages", summary.pages),
         ("  nhận diện / identified", summary.identified),
         ("  trùng lặp / duplicates", summary.duplicates),
         ("  chưa nhận diện / unidentified", summary.unidentified),
+        ("  không đọc được / unreadable", summary.unreadable),
         ("  trang trắng / blank", summary.blank),
+        ("  đọc lại / read again", summary.reread),
         ("Câu trả lời lưu / answers stored", summary.answers_stored),
         ("  cần duyệt / sent to review", summary.answers_to_review),
         ("Thời gian / time (s)", f"{summary.seconds:.1f}"),
@@ -76,8 +85,20 @@ def print_summary(summary: Any) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         click.echo(f"{label.ljust(width)}  {value}")
+    recovered = summary.recovered or {}
+    if recovered.get("batches"):
+        names = ", ".join(Path(n).name for n in recovered.get("files_interrupted", [])) or "-"
+        click.secho(f"Lần quét trước bị dừng giữa chừng / earlier run(s) interrupted: #"
+                    f"{', #'.join(map(str, recovered['batches']))}; tệp chưa đọc xong / unfinished files: {names}. "
+                    "Chạy `phieu scan --resume` để đọc nốt / run `phieu scan --resume` to finish them.",
+                    fg="yellow", err=True)
+    if recovered.get("files_resumed"):
+        click.echo(f"Đã đọc nốt / resumed: {', '.join(Path(n).name for n in recovered['files_resumed'])}")
+    if summary.cancelled:
+        click.secho("Đã dừng theo yêu cầu / cancelled: các trang đã lưu được giữ / pages stored are kept.", err=True)
     for error in summary.errors:
-        click.secho(f"Lỗi tệp / file error: {error.message}", fg="red", err=True)
+        label = "Lỗi tệp / file error" if error.page is None else "Lỗi trang / page error"
+        click.secho(f"{label} [{error.reason}]: {error.message}", fg="red", err=True)
 
 
 @click.command("scan", epilog=SCAN_EPILOG)
@@ -87,30 +108,72 @@ def print_summary(summary: Any) -> None:
               help="Hot folder: keep scanning files dropped into DIR (Ctrl+C to stop).")
 @click.option("--settle", type=float, default=2.0, show_default=True,
               help="With --watch: seconds a file's size must stay unchanged before it is scanned.")
+@click.option("--quarantine", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --watch: where unreadable files are moved, each with a note (default DIR/_quarantine).")
+@click.option("--resume", is_flag=True,
+              help="Also read to the end the files a run that died (kill, power cut) left unfinished.")
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_dir: Path | None, settle: float) -> None:
+def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_dir: Path | None, settle: float,
+         quarantine: Path | None, resume: bool) -> None:
     """Quét các tệp và thư mục / scan files and folders (PDF, TIFF, PNG, JPEG) into the workspace."""
-    if not paths and watch_dir is None:
-        raise click.UsageError("give at least one PATH, or --watch DIR")
-    from phieu.forkserver import start_early
+    if not paths and watch_dir is None and not resume:
+        raise click.UsageError("give at least one PATH, --watch DIR or --resume")
+    from pipeline.forkserver import start_early
 
-    start_early(jobs)  # the workers' imports overlap opening the workspace
+    ws: Workspace = ctx.obj.workspace()  # refused at once when there is none: no fork server for nothing
+    start_early(jobs)  # the workers' imports overlap opening the database
     ws, db, store = _open(ctx)
     code = 0
-    if paths:
-        code = run_scan(ws, db, store, list(paths), jobs=jobs, source="cli").exit_code
+    if paths or resume:
+        code = run_scan(ws, db, store, list(paths), jobs=jobs, source="cli", resume=resume).exit_code
     if watch_dir is not None:
-        from phieu.pipeline_watch import watch_folder
+        from pipeline.watch import scan_hot_folder
 
-        def on_ready(files: list[Path]) -> None:
+        def scan_files(files: list[Path]) -> Any:
             try:
-                run_scan(ws, db, store, files, jobs=jobs, source="watch")
+                return run_scan(ws, db, store, files, jobs=jobs, source="watch")
             except PhieuError as exc:  # the station keeps watching; restarting the watch retries these files
                 click.secho(f"Lỗi / Error: {exc}", fg="red", err=True)
+                raise
 
         click.echo(f"Đang theo dõi / watching {watch_dir.resolve()} (Ctrl+C để dừng / to stop)")
-        watch_folder(watch_dir, on_ready, settle_seconds=settle)
+        scan_hot_folder(watch_dir, scan_files, quarantine=quarantine, settle_seconds=settle)
     sys.exit(code)
+
+
+@click.command("reread")
+@click.argument("survey", required=False)
+@click.option("--all-unidentified", "every", is_flag=True,
+              help="Every unidentified page waiting for a person, not only those of a survey registered since.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None, help="Worker processes (0 = one per core).")
+@click.pass_context
+def reread(ctx: click.Context, survey: str | None, every: bool, jobs: int | None) -> None:
+    """Đọc lại trang đã lưu / read stored pages again: after `survey add`, the pages of that survey
+    that were not identified (unknown survey) are read from the stored originals. Machine readings
+    already stored are never replaced."""
+    from pipeline.rerun import reread_pages
+
+    ws, db, store = _open(ctx)
+    bar = _bar()
+
+    def progress(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    try:
+        summary = reread_pages(db, store, secret=ws.secret(), settings=_with_jobs(ws, jobs), survey=survey,
+                               every=every, progress=progress, user="cli")
+    finally:
+        bar.close()
+    click.echo(f"Đọc lại / read again: {summary.pages} trang / pages; nhận diện / identified {summary.identified}, "
+               f"trùng lặp / duplicates {summary.duplicates}, vẫn chưa nhận diện / still unidentified "
+               f"{summary.still_unidentified}; câu trả lời lưu / answers stored {summary.answers_stored} "
+               f"({summary.answers_to_review} cần duyệt / to review)")
+    for error in summary.errors:
+        click.secho(f"Lỗi / error: {error}", fg="red", err=True)
+    if summary.pages == 0:
+        click.echo("Không có trang nào cần đọc lại / no pages to read again "
+                   "(đăng ký khảo sát trước: phieu survey add FILE.yaml).")
 
 
 @click.command("demo")
@@ -165,4 +228,4 @@ def _serve_demo(ws: Workspace, port: int, username: str, password: str) -> None:
     serve(ws, "127.0.0.1", port, ready_callback=ready)
 
 
-COMMANDS: list[click.Command] = [scan, demo]  # `phieu export` lives in commands/results.py
+COMMANDS: list[click.Command] = [scan, reread, demo]  # `phieu export` lives in commands/results.py

@@ -16,6 +16,12 @@
     const out = document.getElementById('job-summary');
     out.replaceChildren(...lines.map(text => { const li = document.createElement('li'); li.textContent = text; return li; }));
     if (job.error) { const li = document.createElement('li'); li.className = 'error'; li.textContent = job.error; out.appendChild(li); }
+    const errors = document.getElementById('job-errors');  // each file or page that could not be read, named
+    errors.replaceChildren(...((job.summary && job.summary.errors) || []).map((e) => {
+      const item = document.createElement('li');
+      item.textContent = e.message;
+      return item;
+    }));
     box.dataset.state = job.state;
     if (job.state === 'queued' || job.state === 'running') setTimeout(poll, 700);
   }

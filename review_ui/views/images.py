@@ -37,6 +37,11 @@ def _aligned(page: Page) -> Any:
     return im.decode_file(str(state().store.path(sha)))
 
 
+def _aligned_dpi(page: Page) -> float:
+    """The resolution the page's aligned image was made at (pages stored before it was kept: the setting)."""
+    return page.aligned_dpi or state().settings.recognition.canonical_dpi
+
+
 def _ids(raw: str) -> list[int]:
     return [int(x) for x in raw.split(",") if x.isdigit() and len(x) < 11 and int(x) <= MAX_ID][:MAX_IDS]
 
@@ -46,12 +51,12 @@ def _ids(raw: str) -> list[int]:
 def answers() -> Response:
     """The picture of the given answers of one sheet question and page: a grid row, a question, a write-in
     line with its option's box and label; boxes coloured by state, the doubtful ones singled out."""
-    dpi = state().settings.recognition.canonical_dpi
     with db_session() as s:
         rows = [a for a in (s.get(Answer, i) for i in _ids(request.args.get("ids", ""))) if a is not None]
         if not rows or len({(a.sheet_id, a.question, a.page_id) for a in rows}) != 1 or rows[0].page_id is None:
             abort(404)
         page = s.get_one(Page, rows[0].page_id)
+        dpi = _aligned_dpi(page)
         layout = layout_of(s, s.get_one(Sheet, rows[0].sheet_id).edition_id)
         places = [answer_rect(layout, a) for a in rows]
         views = [v for a in rows for v in box_views(s, layout, a)]
@@ -75,11 +80,11 @@ def answers() -> Response:
 def page(page_id: int) -> Response:
     """The whole page; aligned pages carry every box coloured by state; ``?focus=answer ids`` frames those
     answers; ``?rotate=90`` previews a rotation; ``?raw=1`` the page as scanned."""
-    dpi = state().settings.recognition.canonical_dpi
     with db_session() as s:
         p = s.get(Page, page_id)
         if p is None:
             abort(404)
+        dpi = _aligned_dpi(p)
         image = _aligned(p)
         boxes: list[Any] = []
         focus: list[Any] = []

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 
 from core.errors import ConflictError, NotFoundError, PhieuError
 from formgen.identity import parse_payload
+from pipeline.jobs import Job
 from review_ui.data import page_summary
 from review_ui.web import STAFF, form_or_json, int_field, me, respond, route, state, wants_json
 from review_ui.web import session as db_session
@@ -20,6 +21,7 @@ from review_ui.words import in_language, word
 from storage import audit
 from storage import review_queue as rq
 from storage.models import Page, ReviewItem, Sheet, SheetPage, Survey
+from storage.scans import pages_to_reread
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ def unidentified() -> Any:
             survey_id = s.scalar(select(Survey.id).where(Survey.code == code))
             query = query.where(or_(ReviewItem.survey_id == survey_id, ReviewItem.survey_id.is_(None)))
         pages = [{**page_summary(p), "item_id": item_id} for p, item_id in s.execute(query.limit(LIST_LIMIT)).all()]
-    return respond("unidentified.html", {"pages": pages, "survey": code})
+        rereadable = len(pages_to_reread(s))
+    return respond("unidentified.html", {"pages": pages, "survey": code, "rereadable": rereadable})
 
 
 @route(bp, "/pages", allowed=STAFF)
@@ -187,19 +190,42 @@ def rotate(page_id: int) -> Any:
 
 
 def _rerun(page_id: int, *, rotation: int | None) -> bool:
-    """Re-read the page through the pipeline (assigned identity or new rotation); False when unavailable."""
-    try:
-        from phieu.pipeline import rerun_page
-    except ImportError:
-        log.info("pipeline rerun_page not available; page #%s kept as recorded", page_id)
-        return False
+    """Re-read the page in the background runner (assigned identity or new rotation) and wait for it;
+    False when unavailable, failed or not finished in ``review.reread_wait_seconds``."""
     app = state()
-    if app.qr_secret is None:
+    if app.runner is None:
         return False
-    try:
-        rerun_page(app.db, app.store, page_id, secret=app.qr_secret, settings=app.settings, rotation=rotation or 0,
-                   user=me().username)
-    except Exception:  # noqa: BLE001 - the assignment stands; the failure is logged and shown as "not re-read"
-        log.exception("re-reading page #%s failed", page_id)
+    job = Job("rerun", {"page_id": page_id, "rotation": rotation or 0}, user=me().username)
+    app.runner.submit(job)
+    status = app.runner.wait(job.id, app.settings.review.reread_wait_seconds)
+    if status is None or status.state != "done":
+        log.warning("re-reading page #%s: %s", page_id, status.error if status else "no status")
         return False
     return True
+
+
+@route(bp, "/pages/reread", allowed=STAFF, methods=("POST",))
+def reread() -> Any:
+    """Read again the unidentified pages of surveys registered since they were scanned (or, with
+    ``every``, all unidentified pages): a job of the background runner; waits a little for it."""
+    fields = form_or_json()
+    app = state()
+    if app.runner is None:
+        raise ConflictError(_("Máy chủ này không đọc lại trang.") + " / This server does not re-read pages.")
+    params = {"survey": str(fields.get("survey") or "") or None, "every": str(fields.get("every", "")) in ("1", "true", "on")}
+    job = Job("reread", params, user=me().username)
+    app.runner.submit(job)
+    status = app.runner.wait(job.id, app.settings.review.reread_wait_seconds)
+    assert status is not None
+    result = status.result or {}
+    if status.state == "done":
+        message = _("Đã đọc lại %(pages)d trang: %(identified)d trang đã nhận dạng.", pages=result.get("pages", 0),
+                    identified=result.get("identified", 0))
+    elif status.state in ("queued", "running"):
+        message = _("Đang đọc lại trang ở nền; tải lại trang sau ít phút.")
+    else:
+        message = _("Không đọc lại được:") + f" {status.error}"
+    if wants_json():
+        return {"job": status.as_dict(), "message": message}
+    flash(message, "info" if status.state != "failed" else "error")
+    return redirect(url_for("pages.unidentified"))

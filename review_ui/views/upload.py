@@ -1,5 +1,6 @@
-"""Browser upload of scan files (clerks): saved, then scanned by the same pipeline as `phieu scan` in a
-background thread; the page polls the job's progress; finished batches show their summaries.
+"""Browser upload of scan files (clerks): saved, then handed to the background runner as a scan job
+(``pipeline.jobs``; the pipeline never runs in a request thread); the page polls the job's progress;
+finished batches show their summaries.
 
 Each job's folder keeps its record (``job.json``: files, who, state, summary), so a restarted server
 still shows the job, and finishes a scan it was interrupted in (scanning is idempotent: the pages
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
 from core.errors import ConflictError, NotFoundError
+from pipeline.jobs import Job, JobStatus
 from review_ui.web import AppState, me, respond, route, state, wants_json
 from review_ui.web import session as db_session
 from review_ui.words import summary_lines, word
@@ -40,9 +41,8 @@ def index() -> Any:
              "finished": b.finished_at.isoformat(timespec="seconds") if b.finished_at else None, "summary": b.summary}
             for b in s.scalars(select(ScanBatch).order_by(ScanBatch.id.desc()).limit(20))
         ]
-    app = state()
-    with app.jobs_lock:
-        jobs = [dict(j) for j in app.jobs.values()]
+    runner = state().runner
+    jobs = [record(s) for s in runner.jobs() if s.kind == "scan" and "folder" in s.params] if runner else []
     return respond("upload.html", {"batches": batches, "jobs": jobs, "accepted": ACCEPTED})
 
 
@@ -55,6 +55,8 @@ def receive() -> Any:
     if bad:
         raise ConflictError(_("Loại tệp không nhận:") + f" {', '.join(map(str, bad))} / accepted: {' '.join(ACCEPTED)}")
     app = state()
+    if app.runner is None:
+        raise ConflictError(_("Máy chủ này không quét tệp tải lên.") + " / This server does not scan uploads.")
     job_id = uuid.uuid4().hex[:12]
     folder = Path(app.upload_dir) / job_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,12 +68,8 @@ def receive() -> Any:
         finally:
             f.close()
         names.append(f.filename)
-    job = {"id": job_id, "files": names, "state": "queued", "done": 0, "total": 0, "summary": None, "error": None,
-           "user": me().username}
-    with app.jobs_lock:
-        app.jobs[job_id] = job
-    _save(folder, job)
-    _start(app, job_id, folder)
+    status = app.runner.submit(_scan_job(job_id, folder, names, me().username))
+    job = record(status)
     if wants_json():
         return {"job": job, "status": url_for("upload.job", job_id=job_id, format="json")}, 202
     return redirect(url_for("upload.job", job_id=job_id))
@@ -79,50 +77,34 @@ def receive() -> Any:
 
 @route(bp, "/upload/jobs/<job_id>", allowed=UPLOADERS)
 def job(job_id: str) -> Any:
-    app = state()
-    with app.jobs_lock:
-        found = app.jobs.get(job_id)
-        data = dict(found) if found else None
-    if data is None:
+    runner = state().runner
+    found = runner.status(job_id) if runner is not None else None
+    if found is None or found.kind != "scan":
         raise NotFoundError(f"Không có lượt tải lên {job_id} / no upload {job_id}")
+    data = record(found)
     data.update(state_words=word("job_state", data.get("state")), lines=[str(x) for x in summary_lines(data.get("summary"))])
     return respond("job.html", {"job": data})
-
-
-def _run(app: AppState, job_id: str, folder: Path) -> None:
-    """Scan the uploaded folder with the pipeline; progress and the summary go into the job record."""
-
-    def update(**fields: Any) -> None:
-        with app.jobs_lock:
-            app.jobs[job_id].update(fields)
-            record = dict(app.jobs[job_id])
-        if "state" in fields:  # not on every page: the record says where the job stands, not how far
-            _save(folder, record)
-
-    def progress(done: int, total: int) -> None:
-        with app.jobs_lock:
-            app.jobs[job_id].update(done=done, total=total)
-
-    update(state="running")
-    try:
-        from phieu.pipeline import scan_paths
-
-        if app.qr_secret is None:
-            raise RuntimeError("workspace secret not configured for uploads")
-        user = app.jobs[job_id]["user"]
-        summary = scan_paths(app.db, app.store, [folder], secret=app.qr_secret, settings=app.settings,
-                             source="upload", user=user, progress=progress)
-        update(state="done", summary=summary.as_dict())
-    except Exception as exc:  # noqa: BLE001 - reported on the job page; the uploaded files stay in the folder
-        log.exception("upload %s failed", job_id)
-        update(state="failed", error=f"{type(exc).__name__}: {exc}")
 
 
 JOB_RECORD = "job.json"
 
 
-def _start(app: AppState, job_id: str, folder: Path) -> None:
-    threading.Thread(target=_run, args=(app, job_id, folder), name=f"upload-{job_id}", daemon=True).start()
+def _scan_job(job_id: str, folder: Path, names: list[Any], user: str) -> Job:
+    params = {"paths": [str(folder)], "source": "upload", "folder": str(folder), "files": names}
+    return Job("scan", params, user=user, id=job_id)
+
+
+def record(status: JobStatus) -> dict[str, Any]:
+    """What the upload pages show of a scan job (and what its record keeps)."""
+    return {"id": status.id, "files": status.params.get("files", []), "state": status.state, "done": status.done,
+            "total": status.total, "summary": status.result, "error": status.error, "user": status.user}
+
+
+def save_record(app: AppState, status: JobStatus) -> None:
+    """The runner's hook on every change of a job's state: an upload's record follows it, beside its files."""
+    folder = status.params.get("folder")
+    if status.kind == "scan" and folder and Path(folder).is_dir():
+        _save(Path(folder), record(status))
 
 
 def _save(folder: Path, job: dict[str, Any]) -> None:
@@ -133,28 +115,26 @@ def _save(folder: Path, job: dict[str, Any]) -> None:
 
 
 def resume_jobs(app: AppState) -> int:
-    """Load every upload job recorded under the upload folder; start again the ones a stopped server
-    left queued or running. Returns how many were started."""
+    """Load every upload job recorded under the upload folder; hand again to the runner the ones a stopped
+    server left queued or running. Returns how many were handed again."""
     root = Path(app.upload_dir)
-    if not root.is_dir():
+    if not root.is_dir() or app.runner is None:
         return 0
     restarted = 0
-    for record in sorted(root.glob(f"*/{JOB_RECORD}")):
+    for path in sorted(root.glob(f"*/{JOB_RECORD}")):
         try:
-            job = json.loads(record.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            log.warning("upload record %s unreadable (%s); its files stay in %s", record, exc, record.parent)
+            log.warning("upload record %s unreadable (%s); its files stay in %s", path, exc, path.parent)
             continue
-        job_id = str(job.get("id") or record.parent.name)
-        unfinished = job.get("state") in ("queued", "running")
-        if unfinished:
-            job.update(state="queued", done=0, total=0)
-        with app.jobs_lock:
-            if job_id in app.jobs:
-                continue
-            app.jobs[job_id] = job
-        if unfinished and app.qr_secret is not None:
+        job_id = str(data.get("id") or path.parent.name)
+        job = _scan_job(job_id, path.parent, list(data.get("files") or []), str(data.get("user") or ""))
+        if data.get("state") in ("queued", "running"):
             log.info("upload %s was interrupted: scanning it again (pages already stored are skipped)", job_id)
-            _start(app, job_id, record.parent)
+            app.runner.submit(job)
             restarted += 1
+        else:
+            app.runner.remember(JobStatus(job_id, "scan", str(data.get("state") or "done"), int(data.get("done") or 0),
+                                          int(data.get("total") or 0), data.get("summary"), data.get("error"),
+                                          job.user, job.params))
     return restarted

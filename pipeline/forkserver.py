@@ -12,13 +12,14 @@ import os
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 
-PRELOAD = ["phieu.pipeline_worker"]
+PRELOAD = ["pipeline.worker"]
 
 
 def worker_context() -> BaseContext:
-    """The multiprocessing context of the scan workers (fork server with the worker code preloaded)."""
+    """The multiprocessing context of the scan workers (fork server with the worker code preloaded, running)."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
+    _ensure_server()
     return ctx
 
 
@@ -27,4 +28,21 @@ def start_early(jobs: int | None) -> None:
     if jobs == 1 or (os.cpu_count() or 1) < 2:
         return
     worker_context()
-    forkserver.ensure_running()
+
+
+def _ensure_server() -> None:
+    """Start the fork server (once) without the current folder on its import path.
+
+    Python 3.11's fork server does not take the parent's ``sys.path``: it starts with the current
+    folder first, so run from a checkout of another version of phieu it would preload that
+    version's modules into every worker. ``PYTHONSAFEPATH`` keeps the current folder out.
+    """
+    previous = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = previous
