@@ -337,7 +337,8 @@ def _shares(
     )
     spread = _spread(new & inner) / side
     extent = _extent(new & inner) / px_per_mm(dpi)
-    grains = _joined_span(candidate & inner) / side
+    # (only where the plainer measures would not already say "marked": it costs a labelling)
+    grains = _joined_span(candidate & inner) / side if inner_share < settings.marked_above else 0.0
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
     return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint,

@@ -37,9 +37,9 @@ import numpy as np
 
 from core.settings import RecognitionSettings
 from formgen.layout import AnswerBox
-from recognition.ink import mm_box_to_px, px_per_mm
+from recognition.ink import px_per_mm
 
-_ANALYSIS_DPI = 150.0  # strokes are told apart at the canonical resolution (half of it lost loops in print)
+_BAND_GAP_MM = 8.0  # strokes are labelled band by band down the page, bands split by this much blank paper
 _WINDOW_MM = 4.0  # ink is looked at this far beyond a loop's reach (a loop is seen whole, not cut there)
 _BINS = 16  # directions around an option in which a loop's ink is looked for
 _MAX_PIXELS = 2500  # a stroke's pixels sampled for its shape
@@ -47,11 +47,12 @@ _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
 _CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
 _RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges over print: the rest)
 _LOOP_SPREAD_MM = 0.8  # an open loop's own ink: within this of its typical distance in each direction
-_LOOP_WIDTH_MM = 1.5  # the ink of a closed loop: within this of its hole's rim (a wide pen, a wobble)
+_LOOP_WIDTH_MM = 2.2  # the ink of a closed loop: within this of its hole's rim (a wide pen, a loop drawn twice)
 _LOOP_AREA_MM = 2.5  # ink within this of what a closed loop encloses is explained by it (bridges, spurs)
 _FILLS = 0.15
 _CENTRAL = 0.3  # a mark in a box passes within this share of its side from the box's middle
-_LOOP_PIECE = 0.6  # a piece of ink in a box that is this much a loop's own ink is that loop crossing  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
+_LOOP_PIECE = 0.6
+_LOOP_TOUCH = 0.3  # a piece this little a loop's own ink is a mark of its own that touches the loop  # a piece of ink in a box that is this much a loop's own ink is that loop crossing  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
 
 
 @dataclass
@@ -72,7 +73,6 @@ class Attribution:
     looped: np.ndarray
     doubt: np.ndarray
     origin: tuple[int, int] = (0, 0)
-    factor: int = 1  # strokes are told apart on the page reduced by this (labels: on that copy)
     leftovers: list[np.ndarray] = field(default_factory=list)  # (n, 2) (y, x) ink no loop explains
     why: dict[int, str] = field(default_factory=dict)  # box index -> what makes it doubtful: loop|beside|stray
 
@@ -86,14 +86,13 @@ class Attribution:
         out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
         if not self.decided.any():
             return out
-        f, (r0, c0) = self.factor, self.origin
-        ys = np.arange(rows.start, rows.stop) // f - r0
-        xs = np.arange(cols.start, cols.stop) // f - c0
-        ok_y = (ys >= 0) & (ys < self.labels.shape[0])
-        ok_x = (xs >= 0) & (xs < self.labels.shape[1])
-        if ok_y.any() and ok_x.any():
-            window = self.labels[np.ix_(ys[ok_y], xs[ok_x])]
-            out[np.ix_(ok_y, ok_x)] = self.decided[window] & ~self.owned[window, index]
+        r0, c0 = self.origin
+        a0, a1 = max(rows.start, r0), min(rows.stop, r0 + self.labels.shape[0])
+        b0, b1 = max(cols.start, c0), min(cols.stop, c0 + self.labels.shape[1])
+        if a1 > a0 and b1 > b0:
+            window = self.labels[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+            out[a0 - rows.start:a1 - rows.start, b0 - cols.start:b1 - cols.start] = \
+                self.decided[window] & ~self.owned[window, index]
         return out
 
     def own(self, stroke: int, boxes: Sequence[int]) -> None:
@@ -130,31 +129,55 @@ def attribute_strokes(
     (aligned page), whose writing is nobody's mark.
     """
     n = len(boxes)
-    factor = max(1, int(dpi // _ANALYSIS_DPI))
     result = Attribution(np.zeros((0, 0), np.int32), np.zeros(1, bool), np.zeros((1, n), bool),
-                         np.zeros(n, np.float32), np.zeros(n, np.float32), factor=factor)
+                         np.zeros(n, np.float32), np.zeros(n, np.float32))
     if not n:
         return result
-    if factor > 1:  # any ink in a cell keeps it (a thin pencil line survives), print only a cell all printed
-        ink_mask, regions = _pooled(ink_mask, factor, any_of=True), _pooled(regions, factor, any_of=True)
-        printed = _pooled(printed, factor, any_of=False)
-        shifts = np.round(np.asarray(shifts) / factor).astype(int)
-        dpi /= factor
     zones = _zones(boxes, shifts, dpi=dpi, settings=settings)
     new, printed_here = _new_ink(ink_mask, printed, zones, shifts)
     rows, cols = np.flatnonzero(new.any(axis=1)), np.flatnonzero(new.any(axis=0))
     if not rows.size:
         return result
-    # the strokes' surroundings only: labelling a whole page costs more than all the rest
     margin = int(settings.rejoin_mm * zones.px_mm) + 2
     r0, r1 = max(0, rows[0] - margin), min(new.shape[0], rows[-1] + margin + 1)
     c0, c1 = max(0, cols[0] - margin), min(new.shape[1], cols[-1] + margin + 1)
+    result.labels, result.origin = np.zeros((r1 - r0, c1 - c0), np.int32), (int(r0), int(c0))
+    strokes: list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]] = []
+    # band by band down the page (questions): labelling the strokes' surroundings only, not the whole page
+    for b0, b1 in _bands(rows, gap=int(_BAND_GAP_MM * zones.px_mm), margin=margin, limit=new.shape[0]):
+        strokes += _label_band(new, printed_here, (b0, b1), (c0, c1), result, zones, dpi=dpi, settings=settings)
+    count = int(result.labels.max()) + 1
+    result.decided, result.owned = np.zeros(count, bool), np.zeros((count, n), bool)
+    for label, ys, xs, holes in strokes:
+        _attribute(label, ys, xs, holes, zones, regions, result, settings)
+    _pooled_doubts(result, zones, settings)
+    return result
+
+
+def _bands(rows: np.ndarray, *, gap: int, margin: int, limit: int) -> list[tuple[int, int]]:
+    """Runs of ``rows`` (sorted row indexes holding ink) split where more than ``gap`` rows hold none,
+    each grown by ``margin``."""
+    splits = np.flatnonzero(np.diff(rows) > gap)
+    starts, ends = np.concatenate([[rows[0]], rows[splits + 1]]), np.concatenate([rows[splits], [rows[-1]]])
+    return [(max(0, int(a) - margin), min(limit, int(b) + margin + 1)) for a, b in zip(starts, ends, strict=True)]
+
+
+def _label_band(
+    new: np.ndarray, printed_here: np.ndarray, band: tuple[int, int], span: tuple[int, int], result: Attribution,
+    zones: _Zones, *, dpi: float, settings: RecognitionSettings,
+) -> list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]]:
+    """Label the strokes of one band of the page into ``result.labels`` (numbered after those already
+    there); returns (label, rows, cols, closed loops) of each stroke big enough to attribute."""
+    (r0, r1), (c0, c1) = band, span
     crop = new[r0:r1, c0:c1]
     grouped = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         grouped.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
-    result.labels, result.origin = np.where(crop, labels, 0), (int(r0), int(c0))  # bridges carry no ink
-    result.decided, result.owned = np.zeros(count, bool), np.zeros((count, n), bool)
+    first = int(result.labels.max())
+    o0, o1 = result.origin
+    window = result.labels[r0 - o0:r1 - o0, :]
+    window[crop & (labels > 0)] = labels[crop & (labels > 0)] + first  # bridges carry no ink of their own
+    found: list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]] = []
     min_px = settings.speck_mm2 * zones.px_mm**2
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[k])
@@ -162,20 +185,13 @@ def attribute_strokes(
             continue
         stroke = labels[y:y + h, x:x + w] == k
         ys, xs = np.nonzero(stroke & crop[y:y + h, x:x + w])
-        if ys.size >= min_px:
-            def holes(stroke: np.ndarray = stroke, x: int = x, y: int = y, w: int = w, h: int = h) -> list[np.ndarray]:
-                return _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
-            _attribute(k, ys + y + r0, xs + x + c0, holes, zones, regions, result, settings)
-    _pooled_doubts(result, zones, settings)
-    return result
+        if ys.size < min_px:
+            continue
 
-
-def _pooled(mask: np.ndarray, factor: int, *, any_of: bool) -> np.ndarray:
-    """Bool ``mask`` reduced by ``factor``: a cell is True when any (else all) of its pixels is."""
-    rows, cols = mask.shape[0] // factor, mask.shape[1] // factor
-    op = cv2.dilate if any_of else cv2.erode
-    pooled = op(mask.view(np.uint8), np.ones((factor, factor), np.uint8), anchor=(0, 0))
-    return np.ascontiguousarray(pooled[: rows * factor: factor, : cols * factor: factor]).view(bool)
+        def holes(stroke: np.ndarray = stroke, x: int = x, y: int = y, w: int = w, h: int = h) -> list[np.ndarray]:
+            return _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
+        found.append((k + first, ys + y + r0, xs + x + c0, holes))
+    return found
 
 
 def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSettings) -> None:
@@ -200,17 +216,18 @@ def _pooled_doubts(result: Attribution, zones: _Zones, settings: RecognitionSett
 
 
 def _zones(boxes: Sequence[AnswerBox], shifts: np.ndarray, *, dpi: float, settings: RecognitionSettings) -> _Zones:
-    inset, k = settings.inner_inset_mm, px_per_mm(dpi)
-    interior, rects, side = [], [], []
-    for box, (dy, dx) in zip(boxes, shifts, strict=True):
-        cx0, cy0, cx1, cy1 = _code_mm(box, settings)
-        r0, r1, c0, c1 = mm_box_to_px(box.x + inset, box.y + inset, box.w - 2 * inset, box.h - 2 * inset, dpi=dpi)
-        interior.append((r0 + dy, r1 + dy, c0 + dx, c1 + dx))
-        side.append(min(r1 - r0, c1 - c0))
-        mm = [(box.x, box.y, box.x + box.w, box.y + box.h), (cx0, cy0, cx1, cy1), (box.x, box.y, cx1, box.y + box.h)]
-        rects.append([(x0 * k + dx, y0 * k + dy, x1 * k + dx, y1 * k + dy) for x0, y0, x1, y1 in mm])
-    return _Zones(np.array(interior, int), np.array(rects, float), np.array(side, float),
-                  settings.loop_reach_mm * k, k)
+    """Every box's interior and loop rectangles in aligned-page pixels (one array pass: this runs for every page)."""
+    k, inset = px_per_mm(dpi), settings.inner_inset_mm
+    mm = np.array([(b.x, b.y, b.w, b.h, *_code_mm(b, settings)) for b in boxes], float).reshape(-1, 8)
+    x, y, w, h, cx0, cy0, cx1, cy1 = mm.T
+    dy, dx = np.asarray(shifts, float).reshape(-1, 2).T
+    # as mm_box_to_px rounds: rows from y, columns from x
+    interior = np.column_stack([np.round((y + inset) * k) + dy, np.round((y + h - inset) * k) + dy,
+                                np.round((x + inset) * k) + dx, np.round((x + w - inset) * k) + dx]).astype(int)
+    side = np.minimum(interior[:, 1] - interior[:, 0], interior[:, 3] - interior[:, 2]).astype(float)
+    rects = np.stack([np.column_stack([x0 * k + dx, y0 * k + dy, x1 * k + dx, y1 * k + dy]) for x0, y0, x1, y1 in
+                      ((x, y, x + w, y + h), (cx0, cy0, cx1, cy1), (x, y, cx1, y + h))], axis=1)
+    return _Zones(interior, rects, side, settings.loop_reach_mm * k, k)
 
 
 def _code_mm(box: AnswerBox, settings: RecognitionSettings) -> tuple[float, float, float, float]:
@@ -226,15 +243,18 @@ def _code_mm(box: AnswerBox, settings: RecognitionSettings) -> tuple[float, floa
 def _new_ink(
     ink_mask: np.ndarray, printed: np.ndarray, zones: _Zones, shifts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(new ink near the boxes, the blank's print there): ink not printed on the blank, each box's
-    surroundings compared with the blank at that box's own shift (both on the aligned page)."""
+    """(new ink near the boxes, the blank's print there): ink not printed on the blank, the print at
+    each box's own shift (both on the aligned page). Boxes sharing a shift (most of a scanned page)
+    are done together, over the rectangle that holds their surroundings."""
     rows, cols = ink_mask.shape
     near = np.zeros((rows, cols), bool)
     printed_here = np.zeros((rows, cols), bool)
     grow = int(zones.reach + _WINDOW_MM * zones.px_mm)  # whole loops, even the widest, are taken in
-    for (x0, y0, x1, y1), (dy, dx) in zip(zones.rects[:, 2], shifts, strict=True):
-        a0, a1 = max(0, int(y0) - grow), min(rows, int(y1) + grow)
-        b0, b1 = max(0, int(x0) - grow), min(cols, int(x1) + grow)
+    shifts = np.asarray(shifts, int).reshape(-1, 2)
+    for dy, dx in {(int(a), int(b)) for a, b in shifts}:
+        group = zones.rects[(shifts[:, 0] == dy) & (shifts[:, 1] == dx), 2]
+        a0, a1 = max(0, int(group[:, 1].min()) - grow), min(rows, int(group[:, 3].max()) + grow)
+        b0, b1 = max(0, int(group[:, 0].min()) - grow), min(cols, int(group[:, 2].max()) + grow)
         # the layout window this part of the scan shows, within the page
         s0, s1, t0, t1 = max(0, a0 - dy), min(rows, a1 - dy), max(0, b0 - dx), min(cols, b1 - dx)
         if s1 <= s0 or t1 <= t0:
@@ -303,13 +323,14 @@ def _inside(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray) -> np.ndarray:
 def _is_mark(
     ys: np.ndarray, xs: np.ndarray, sel: np.ndarray, zones: _Zones, i: int, full_size: int,
     loop_ink: np.ndarray | None = None,
-) -> bool:
-    """The stroke's ink inside box ``i`` (``sel``) is a mark there: one piece of it spans the box, or it
-    fills a fair part of it (``full_size`` pixels of the stroke before sampling; ``sel`` may be a
-    sample). Pieces that are mostly ``loop_ink`` (a neighbour's loop crossing the box) do not count:
-    two arcs crossing the box's top and bottom are no mark, a tick joined to such an arc is."""
+) -> int:
+    """How surely the stroke's ink inside box ``i`` (``sel``) is a mark there: 2 a piece of it spans the
+    box through its middle and is not a loop's own ink, or fills a fair part of it (``full_size`` pixels
+    of the stroke before sampling; ``sel`` may be a sample); 1 such a piece partly a loop's ink; 0 none.
+    Pieces mostly ``loop_ink`` (a neighbour's loop crossing the box) do not count: two arcs crossing
+    the box's top and bottom are no mark, a tick joined to such an arc is."""
     if not sel.any():
-        return False
+        return 0
     r0, r1, c0, c1 = zones.interior[i]
     piece = np.zeros((r1 - r0, c1 - c0), np.uint8)
     piece[ys[sel] - r0, xs[sel] - c0] = 1
@@ -321,15 +342,17 @@ def _is_mark(
     area = max(1, (r1 - r0) * (c1 - c0))
     cy, cx = (r0 + r1) / 2, (c0 + c1) / 2
     central = np.hypot(ys[sel] - cy, xs[sel] - cx) <= _CENTRAL * zones.side[i]
+    grade = 0
     for k in range(1, count):
         mine = of == k
-        if on_loop[mine].mean() >= _LOOP_PIECE:
+        share = float(on_loop[mine].mean())
+        if share >= _LOOP_PIECE:
             continue
         # a tick or a cross passes near the box's middle; the arc of a neighbour's loop dipping into it does not
         wide = min(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) - 2 >= 0.4 * zones.side[i]
         if (wide and central[mine].any()) or mine.sum() * scale / area >= _FILLS:
-            return True
-    return False
+            grade = max(grade, 2 if share <= _LOOP_TOUCH else 1)
+    return grade
 
 
 def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
@@ -517,10 +540,10 @@ def _give(
 ) -> None:
     """The stroke is ``owners``'; another box it also marks (a tick there joined to this stroke, not a
     loop's arc grazing its edge) counts it as its own ink too."""
-    also = [i for i, sel in in_box.items() if i not in owners and _is_mark(ys, xs, sel, zones, i, size, loop_ink)]
-    result.own(label, [*owners, *also])
-    if loop_ink is not None:  # a mark joined to another option's loop, or that loop crossing the box? a person says
-        for i in also:
+    grades = {i: _is_mark(ys, xs, sel, zones, i, size, loop_ink) for i, sel in in_box.items() if i not in owners}
+    result.own(label, [*owners, *(i for i, g in grades.items() if g)])
+    for i, g in grades.items():
+        if g == 1:  # a mark joined to another option's loop, or that loop crossing the box? a person says
             result.doubt_about(i, 1.0, "loop")
 
 
