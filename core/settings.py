@@ -32,7 +32,8 @@ class FormSettings(_Section):
 class ScanSettings(_Section):
     render_dpi: int = Field(300, description="DPI used to render PDF pages that carry no embedded image.")
     decode_dpi: float = Field(150.0, description="JPEG pages at least twice this fine are decoded at 1/2, 1/4 or 1/8 of their size by the decoder's DCT scaling (faster than a full decode, and all recognition uses); a page not identified so is decoded again in full. 0 = always in full.")
-    min_dpi: int = Field(150, description="Pages below this resolution are refused as unreadable.")
+    min_dpi: int = Field(150, description="Scanned pages (their file states a resolution) below this resolution are refused as unreadable.")
+    min_photo_dpi: int = Field(100, description="Photos (no resolution stated: estimated from the picture) below this resolution are refused; a messenger's photo of a sheet is about 120-140 dpi.")
     max_skew_deg: float = Field(12.0, description="Largest rotation accepted when finding marks.")
     jobs: int = Field(0, description="Worker processes; 0 means one per CPU core.")
     mark_search_dpi: float = Field(50.0, description="Resolution of the reduced copy searched for registration marks.")

@@ -267,12 +267,16 @@ class _Document:
         if self.orientation != 1:
             image = _exif_transpose(image, self.orientation)
         dpi = self.dpi / scale if self.dpi else estimate_dpi(image.shape)
-        return PageImage(self.path, 0, image, dpi, self.kind, scale)
+        return PageImage(self.path, 0, image, dpi, self.kind, scale, dpi_stated=bool(self.dpi))
 
 
 def _checked_dpi(page: PageImage, shown: str, settings: ScanSettings) -> PageImage | PageError:
-    if page.dpi < settings.min_dpi:
-        detail = f"{page.dpi:.0f} dpi < {settings.min_dpi} dpi"
+    """A scan coarser than ``min_dpi`` is refused; a photo (no resolution stated) down to ``min_photo_dpi``
+    is read: a messenger's photo of a sheet is all some respondents send, and it is straightened and
+    measured at the canonical resolution."""
+    least = settings.min_dpi if page.dpi_stated else settings.min_photo_dpi
+    if page.dpi < least:
+        detail = f"{page.dpi:.0f} dpi < {least} dpi"
         return PageError(page.source, page.index, explain(shown, page.index, "low_resolution", detail),
                          "low_resolution")
     return page

@@ -24,6 +24,7 @@ class PageImage:
     dpi: float  # from the file's metadata, or estimated; 0 if unknown
     source_format: str = ""  # pdf-embedded|pdf-rendered|tiff|png|jpeg
     scale: int = 1  # the JPEG decoder shrank the stored image by this factor (ScanSettings.decode_dpi)
+    dpi_stated: bool = True  # the file said its resolution (a scanner's); False: estimated (a photo)
 
 
 @dataclass

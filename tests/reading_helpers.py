@@ -102,12 +102,15 @@ def feeder(image: np.ndarray, *, angle: float, shift_mm: tuple[float, float], tu
     return Scan(_jpeg(noisy, 85), DPI)
 
 
-def on_table(image: np.ndarray, rng: np.random.Generator, *, turn: int = 0) -> Scan:
-    """A phone photo (4000 x 3000) of the whole sheet lying on a dark wooden table: perspective,
-    light falling off across the picture, a soft shadow; the file says nothing of its resolution."""
+def on_table(image: np.ndarray, rng: np.random.Generator, *, turn: int = 0, long_side: int = 4000) -> Scan:
+    """A phone photo (``long_side`` x 3/4 of it; a messenger sends ~1600) of the whole sheet lying on a
+    dark wooden table: perspective, light falling off across the picture, a soft shadow; the file
+    says nothing of its resolution."""
     h, w = image.shape
-    height, width = (3000, 4000) if turn in (90, 270) else (4000, 3000)
-    s = 0.48 * min(height, width * h / w) / h  # the sheet fills half the picture
+    short_side = long_side * 3 // 4
+    height, width = (short_side, long_side) if turn in (90, 270) else (long_side, short_side)
+    fill = 0.48 if long_side >= 4000 else 0.8  # half a phone's picture; most of a messenger's crop
+    s = fill * min(height, width * h / w) / h
     a = np.radians(turn + rng.uniform(-5, 5))
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
     rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])

@@ -87,13 +87,31 @@ def test_the_printed_digits_identify_a_page_whose_code_is_gone_at_any_turn():
     assert "dãy số" in scanned.identification.detail  # says how, in words
 
 
-@pytest.mark.parametrize("turn", [0, 90, 180])
-def test_a_photo_of_the_whole_sheet_on_a_table_is_read(turn):
+@pytest.mark.parametrize("turn, long_side", [(0, 4000), (90, 4000), (180, 4000), (0, 1600)])
+def test_a_photo_of_the_whole_sheet_on_a_table_is_read(turn, long_side):
+    """At 1,600 px (a photo sent by a messenger app) the sheet is about 125 dpi: still read."""
     image, expected = _marked_page(4)
     circle_option(image, "B9:kq2:3")
     expected["B9", "kq2"] = "3"
-    scanned, reading = read(on_table(image, np.random.default_rng(turn), turn=turn))
+    scanned, reading = read(on_table(image, np.random.default_rng(turn), turn=turn, long_side=long_side))
     assert scanned.identification.identity == SheetIdentity(layout().survey, layout().edition, SERIAL, 4)
     got = answers(reading)
     assert {k: (got[k].value, got[k].needs_review) for k in expected} == {k: (v, False) for k, v in expected.items()}
     assert sum(a.needs_review for a in reading.answers) == 0
+
+
+def test_a_messenger_photo_is_not_refused_as_too_coarse(tmp_path):
+    """A photo says nothing of its resolution; estimated from a 1,600 px picture it is ~137 dpi, below
+    what a scan must have, and still read (the sheet is straightened to the canonical resolution)."""
+    from PIL import Image
+
+    from core.settings import ScanSettings
+    from scanner.ingest import ScanReader
+
+    image, _ = _marked_page(4)
+    photo = on_table(image, np.random.default_rng(3), long_side=1600)
+    path = tmp_path / "zalo.jpg"
+    Image.fromarray(photo.image).save(path, quality=85, dpi=(72, 72))
+    page = ScanReader(ScanSettings()).read_page(path, 0)
+    assert not hasattr(page, "reason"), page
+    assert page.dpi < ScanSettings().min_dpi and not page.dpi_stated
