@@ -13,6 +13,7 @@ from core.errors import PhieuError
 from core.settings import Settings
 
 DEFAULT_HOME = "phieu-data"
+SETTINGS_FILE = "settings.yaml"
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,25 @@ class Workspace:
         root.mkdir(parents=True, exist_ok=True)
         (root / "files").mkdir(exist_ok=True)
         url = database_url or os.environ.get("PHIEU_DATABASE_URL") or f"sqlite:///{root / 'phieu.sqlite3'}"
-        return cls(home=root, database_url=url, settings=_load_settings(root / "settings.yaml"))
+        return cls(home=root, database_url=url, settings=_load_settings(root / SETTINGS_FILE))
 
     @property
     def files_dir(self) -> Path:
         """Content-addressed store of original scans and derived images."""
         return self.home / "files"
 
+    @property
+    def secret_path(self) -> Path:
+        """The secret's file (every station of a round must hold the same one: docs/deploy.md)."""
+        return self.home / "secret.key"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.home / SETTINGS_FILE
+
     def secret(self) -> bytes:
         """The per-workspace key that signs QR payloads; created on first use, never printed."""
-        path = self.home / "secret.key"
+        path = self.secret_path
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
