@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,30 +91,20 @@ def backup(database_url: str, place: Place, dest: Path, *, progress: Progress | 
     if dest.exists() and any(dest.iterdir()) and not (dest / MANIFEST).exists():
         raise ConflictError(f"{dest}: thư mục có tệp khác, không phải bản sao lưu / the folder holds other files, "
                             "not a phieu backup; choose an empty or new folder")
-    if not place.secret.exists():
-        raise NotFoundError(f"{place.secret}: không có khoá bí mật / the workspace has no secret; nothing to back up")
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o700)  # it holds the secret
     previous = _read_json(dest / MANIFEST) if (dest / MANIFEST).exists() else None
     stamp, kind = time_stamp(), backup_db.backend(database_url)
-
-    database = dest / f"database-{stamp}.{'sqlite3' if kind == 'sqlite' else 'dump'}"
-    tmp_db = database.with_name(f".{database.name}.tmp")
-    if kind == "sqlite":
-        counts, revision = backup_db.sqlite_snapshot(database_url, tmp_db, step_progress(progress, "database"))
-    else:
-        counts, revision = backup_db.postgres_snapshot(database_url, tmp_db, step_progress(progress, "database"))
-    os.replace(tmp_db, database)
-
+    database, counts, revision = _snapshot(database_url, dest, stamp, progress)
     listing, damaged, copied = _copy_store(FileStore(place.files), dest / FILES, progress)
     files_list = dest / f"files-{stamp}.txt"
     files_list.write_text("".join(f"{path}\t{size}\n" for path, size in listing), encoding="utf-8")
-    copy_private(place.secret, dest / "secret.key")
-    settings = dest / "settings.yaml"
-    if place.settings.exists():
-        shutil.copyfile(place.settings, settings)
-    elif settings.exists():
-        settings.unlink()
+    secret, settings = dest / "secret.key", dest / "settings.yaml"
+    for source, copy in ((place.secret, secret), (place.settings, settings)):
+        if source.exists():  # no secret yet: nothing was ever printed or scanned
+            copy_private(source, copy)
+        else:
+            copy.unlink(missing_ok=True)
 
     manifest = {
         "format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "phieu_version": _version(),
@@ -124,7 +113,7 @@ def backup(database_url: str, place: Place, dest: Path, *, progress: Progress | 
                      "bytes": database.stat().st_size, "tables": counts},
         "files": {"list": files_list.name, "list_sha256": sha256_file(files_list), "count": len(listing),
                   "bytes": sum(size for _, size in listing), "copied": copied, "damaged": damaged},
-        "secret": {"file": "secret.key", "sha256": sha256_file(dest / "secret.key")},
+        "secret": {"file": secret.name, "sha256": sha256_file(secret)} if secret.exists() else None,
         "settings": {"file": settings.name, "sha256": sha256_file(settings)} if settings.exists() else None,
     }
     if hasattr(os, "sync"):
@@ -134,8 +123,24 @@ def backup(database_url: str, place: Place, dest: Path, *, progress: Progress | 
         for name in (previous["database"]["file"], previous["files"]["list"]):
             if name not in (database.name, files_list.name):
                 (dest / name).unlink(missing_ok=True)
-    log.info("backup of %s in %s: %d tables, %d files (%d copied)", database_url, dest, len(counts), len(listing), copied)
+    log.info("backup in %s: %d tables, %d files (%d copied)", dest, len(counts), len(listing), copied)
     return manifest
+
+
+def _snapshot(database_url: str, dest: Path, stamp: str, progress: Progress | None) -> tuple[Path, dict[str, int], str | None]:
+    """The database copy (under a temporary name until complete), its row counts and schema revision."""
+    for leftover in dest.glob(".database-*.tmp"):  # from a backup interrupted earlier
+        leftover.unlink()
+    kind = backup_db.backend(database_url)
+    database = dest / f"database-{stamp}.{'sqlite3' if kind == 'sqlite' else 'dump'}"
+    tmp = database.with_name(f".{database.name}.tmp")
+    snapshot = backup_db.sqlite_snapshot if kind == "sqlite" else backup_db.postgres_snapshot
+    try:
+        counts, revision = snapshot(database_url, tmp, step_progress(progress, "database"))
+        os.replace(tmp, database)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return database, counts, revision
 
 
 def _copy_store(source: FileStore, dest_root: Path, progress: Progress | None) -> tuple[list[tuple[str, int]], list[str], int]:
@@ -229,10 +234,8 @@ def check(src: Path, *, files: bool = True, progress: Progress | None = None) ->
     src = Path(src)
     manifest = read_manifest(src)
     pieces = [(manifest["database"]["file"], manifest["database"]["sha256"]),
-              (manifest["files"]["list"], manifest["files"]["list_sha256"]),
-              (manifest["secret"]["file"], manifest["secret"]["sha256"])]
-    if manifest.get("settings"):
-        pieces.append((manifest["settings"]["file"], manifest["settings"]["sha256"]))
+              (manifest["files"]["list"], manifest["files"]["list_sha256"])]
+    pieces += [(manifest[part]["file"], manifest[part]["sha256"]) for part in ("secret", "settings") if manifest.get(part)]
     for name, expected in pieces:
         path = src / name
         if not path.exists():

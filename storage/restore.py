@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,11 +71,11 @@ def restore(src: Path, database_url: str, place: Place, *, force: bool = False,
     done.files_copied = _restore_store(src, manifest, place.files, progress)
     suffix = f".replaced-{time_stamp()}"
     _restore_database(src, manifest, database_url, force=force, suffix=suffix, done=done, progress=progress)
-    done.moved_aside += backup_db.move_aside(place.secret, suffix)
-    copy_private(src / manifest["secret"]["file"], place.secret)
-    if manifest.get("settings"):
-        done.moved_aside += backup_db.move_aside(place.settings, suffix)
-        shutil.copyfile(src / manifest["settings"]["file"], place.settings)
+    for part, target in (("secret", place.secret), ("settings", place.settings)):
+        if manifest.get(part) or force:
+            done.moved_aside += backup_db.move_aside(target, suffix)
+        if manifest.get(part):  # a backup made before anything was printed has no secret yet
+            copy_private(src / manifest[part]["file"], target)
     db = Database.open(database_url)
     try:
         before = db.current_revision()

@@ -299,14 +299,14 @@ def test_an_older_backup_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> 
     from storage.migrations import HEAD_REVISION
 
     home = tmp_path / "old"
-    home.mkdir()
-    (home / "secret.key").write_text("ab" * 32)
+    home.mkdir()  # nothing printed yet: no secret
     old = Database.open(f"sqlite:///{home / 'phieu.sqlite3'}")
     old.migrate("0002")  # a workspace of an older phieu
     old.dispose()
     assert _cli(home, "backup", str(tmp_path / "backup")).exit_code == 0
     done = restore(tmp_path / "backup", f"sqlite:///{tmp_path / 'new' / 'phieu.sqlite3'}", _place(tmp_path / "new"))
-    assert done.migrated_from == "0002"
+    assert done.migrated_from == "0002" and done.manifest["secret"] is None
+    assert not (tmp_path / "new" / "secret.key").exists()  # made on first use, as in any new workspace
     assert _revision(f"sqlite:///{tmp_path / 'new' / 'phieu.sqlite3'}") == HEAD_REVISION
 
     manifest_path = tmp_path / "backup" / "manifest.json"
