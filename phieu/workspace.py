@@ -15,6 +15,7 @@ from core.settings import Settings
 DEFAULT_HOME = "phieu-data"
 SECRET_NAME = "secret.key"
 SQLITE_NAME = "phieu.sqlite3"
+SETTINGS_FILE = "settings.yaml"
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,37 @@ class Workspace:
         return ws
 
     @classmethod
+    def restore_target(cls, home: str | os.PathLike[str] | None = None,
+                       database_url: str | None = None) -> Workspace:
+        """The place a backup is restored into: made if missing, with no secret of its own (the backup's
+        secret is the one that must read the printed codes)."""
+        root = resolve_home(home)
+        root.mkdir(parents=True, exist_ok=True)
+        return cls._at(root, database_url)
+
+    @classmethod
     def _at(cls, root: Path, database_url: str | None) -> Workspace:
         (root / "files").mkdir(exist_ok=True)
         url = database_url or os.environ.get("PHIEU_DATABASE_URL") or f"sqlite:///{root / SQLITE_NAME}"
-        return cls(home=root, database_url=url, settings=_load_settings(root / "settings.yaml"))
+        return cls(home=root, database_url=url, settings=_load_settings(root / SETTINGS_FILE))
 
     @property
     def files_dir(self) -> Path:
         """Content-addressed store of original scans and derived images."""
         return self.home / "files"
 
+    @property
+    def secret_path(self) -> Path:
+        """The secret's file (every station of a round must hold the same one: docs/deploy.md)."""
+        return self.home / SECRET_NAME
+
+    @property
+    def settings_path(self) -> Path:
+        return self.home / SETTINGS_FILE
+
     def secret(self) -> bytes:
         """The per-workspace key that signs QR payloads; made when the workspace is created, never printed."""
-        path = self.home / SECRET_NAME
+        path = self.secret_path
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

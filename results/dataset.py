@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 from core.errors import DefinitionError
 from formgen.definition import Definition, load_definition
 from formgen.layout import Layout, QuestionLayout
+from storage.cells import read_columns
 from storage.export import MISSING as _MISSING
-from storage.export import REVIEW, cell_value_sql, column_keys, pages_by_column
+from storage.export import REVIEW, column_keys, pages_by_column
 from storage.export import _survey as find_survey
 from storage.models import Answer, Edition, Page, ReviewItem, Sheet, SheetPage, Unit
 
@@ -104,8 +105,9 @@ class SurveyData:
         raise KeyError(name)
 
 
-def load_survey(session: Session, survey_code: str) -> SurveyData:
-    """Everything the results need about one survey, read in one transaction."""
+def load_survey(session: Session, survey_code: str, *, answers: bool = True) -> SurveyData:
+    """Everything the results need about one survey, read in one transaction (``answers=False``:
+    the questionnaire's columns only, no sheets: what a codebook needs)."""
     survey = find_survey(session, survey_code)  # the one "no such survey" message
     editions = session.scalars(select(Edition).where(Edition.survey_id == survey.id).order_by(Edition.id)).all()
     layouts = {e.id: _layout(e.id, e.layout_json) for e in editions}
@@ -115,16 +117,12 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
     asked = {eid: set(column_keys(layout).values()) for eid, layout in layouts.items()}
     page_of = {eid: pages_by_column(layout) for eid, layout in layouts.items()}
 
-    returned = _returned_sheets(session, survey.id)
+    returned = _returned_sheets(session, survey.id) if answers else []
     index = {sheet_id: i for i, (sheet_id, *_rest) in enumerate(returned)}
     cells: dict[str, list[str | None]] = {c.name: [None] * len(returned) for c in columns}
-    query = (select(Answer.sheet_id, Answer.question, Answer.item, cell_value_sql())
-             .join(Sheet, Sheet.id == Answer.sheet_id).where(Sheet.survey_id == survey.id))
-    for sheet_id, question, item, value in session.execute(query):
-        row = index.get(sheet_id)
-        name = names.get((question, item))
-        if row is not None and name is not None:
-            cells[name][row] = value
+    for key, column in (read_columns(session, survey.id, [r[0] for r in returned]) if returned else {}).items():
+        if (name := names.get(key)) is not None:
+            cells[name] = column
     second = (select(Answer.sheet_id, Answer.question, Answer.item)  # decided once, a second review pending
               .join(ReviewItem, ReviewItem.answer_id == Answer.id)
               .where(ReviewItem.survey_id == survey.id, ReviewItem.status == "open", Answer.status != "review"))
@@ -142,8 +140,8 @@ def load_survey(session: Session, survey_code: str) -> SurveyData:
         columns=columns, serials=[r[1] for r in returned], sheet_ids=[r[0] for r in returned],
         sheet_units=[r[2] for r in returned], statuses=[r[4] for r in returned], cells=cells, units=_units(session),
         printed=sum(printed.values()), printed_units=printed,
-        unknown_pages=len(session.scalars(select(Page.id).where(Page.status == "unidentified",
-                                                                Page.sheet_id.is_(None))).all()),
+        unknown_pages=session.scalar(select(func.count(Page.id)).where(Page.status == "unidentified",
+                                                                       Page.sheet_id.is_(None))) or 0,
         computed_at=datetime.now(UTC), scanned_from=first, scanned_to=last,
     )
 
@@ -175,6 +173,8 @@ def _fill_absent(session: Session, survey_id: int, returned: list[tuple[int, int
         if waiting_sheet is not None:
             waiting.setdefault(waiting_sheet, set()).add(waiting_page or 0)
     for name, column in cells.items():
+        if None not in column:  # every sheet answered (the usual case at the end of a round)
+            continue
         for sheet_id, _serial, _unit, edition_id, _status in returned:
             row = index[sheet_id]
             if column[row] is not None:

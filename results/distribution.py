@@ -10,6 +10,7 @@ code not on the question's scale, a page read without the answer stored) breaks 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,49 +51,57 @@ class Distribution:
 
 
 def distribution(data: SurveyData, column: Column, rows: Sequence[int] | None = None) -> Distribution:
-    """The distribution of ``column`` over the returned sheets (or only those at ``rows``)."""
+    """The distribution of ``column`` over the returned sheets (or only those at ``rows``).
+
+    Each distinct cell is judged once with its count (a column holds a few codes over tens of
+    thousands of sheets); only texts and unexplained cells are looked up again for their rows."""
     out = Distribution(column, options={code: 0 for code, _ in column.options} if column.is_choice else {})
     codes = {code for code, _ in column.options}
     cells = data.cells[column.name]
-    for row in range(len(cells)) if rows is None else rows:
-        _count(out, row, cells[row], codes)
+    picked = cells if rows is None else [cells[row] for row in rows]
+    listed: dict[str | None, str] = {}  # cell -> "" (a text) or why it is unexplained
+    for cell, n in Counter(picked).items():
+        if (why := _count(out, cell, n, codes)) is not None:
+            listed[cell] = why
+    if listed:
+        for row, cell in zip(range(len(cells)) if rows is None else rows, picked, strict=True):
+            why = listed.get(cell)
+            if why == "":
+                out.texts.append((row, cell))  # type: ignore[arg-type]
+            elif why is not None:
+                out.unexplained.append((row, why))
     return out
 
 
-def _count(out: Distribution, row: int, cell: str | None, codes: set[str]) -> None:
+def _count(out: Distribution, cell: str | None, n: int, codes: set[str]) -> str | None:
+    """Count ``n`` answers ``cell``; returns "" for a text to list, the reason for one unexplained."""
     if cell == NOT_ASKED:
-        return
-    out.n_returned += 1
+        return None
+    out.n_returned += n
     if cell is None:
-        out.unexplained.append((row, "trang đã đọc nhưng không có câu trả lời / page read, no answer stored"))
-    elif cell == "":
-        out.n_blank += 1
-    elif cell == "*":
-        out.n_invalid += 1
-    elif cell == REVIEW:
-        out.n_review += 1
-    elif cell == UNIDENTIFIED:
-        out.n_unidentified += 1
-    elif cell == MISSING:
-        out.n_missing += 1
-    elif out.column.kind in ("text", "writein"):
-        out.n_answered += 1
-        out.texts.append((row, cell))
-    elif out.column.kind == "number":
-        if cell.isdigit():
-            out.n_answered += 1
-            out.numbers.append(int(cell))
-        else:
-            out.unexplained.append((row, f"'{cell}' không phải số / not a number"))
-    else:
-        chosen = cell.split(";") if out.column.kind == "multiple" else [cell]
-        unknown = [c for c in chosen if c not in codes]
-        if unknown:
-            out.unexplained.append((row, f"mã '{cell}' không có trong câu hỏi / code not on the question"))
-            return
-        out.n_answered += 1
-        for code in chosen:
-            out.options[code] += 1
+        return "trang đã đọc nhưng không có câu trả lời / page read, no answer stored"
+    if cell in _MARKERS:
+        setattr(out, _MARKERS[cell], getattr(out, _MARKERS[cell]) + n)
+        return None
+    if out.column.kind in ("text", "writein"):
+        out.n_answered += n
+        return ""
+    if out.column.kind == "number":
+        if not cell.isdigit():
+            return f"'{cell}' không phải số / not a number"
+        out.n_answered += n
+        out.numbers.extend([int(cell)] * n)
+        return None
+    chosen = cell.split(";") if out.column.kind == "multiple" else [cell]
+    if any(c not in codes for c in chosen):
+        return f"mã '{cell}' không có trong câu hỏi / code not on the question"
+    out.n_answered += n
+    for code in chosen:
+        out.options[code] += n
+    return None
+
+
+_MARKERS = {"": "n_blank", "*": "n_invalid", REVIEW: "n_review", UNIDENTIFIED: "n_unidentified", MISSING: "n_missing"}
 
 
 def distributions(data: SurveyData, rows: Sequence[int] | None = None) -> list[Distribution]:

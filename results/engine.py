@@ -9,6 +9,7 @@ rounded only by whoever displays them.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,30 +153,30 @@ def item_specs(data: SurveyData) -> list[ItemSpec]:
     return specs
 
 
-def classify(tally: Tally, cell: str | None, spec: ItemSpec, codes: frozenset[str]) -> None:
-    """Count one answer of an item into ``tally``."""
+def classify(tally: Tally, cell: str | None, spec: ItemSpec, codes: frozenset[str], n: int = 1) -> None:
+    """Count ``n`` answers ``cell`` of an item into ``tally``."""
     if cell == NOT_ASKED:
         return
-    tally.n_returned += 1
+    tally.n_returned += n
     if cell is None:
-        tally.n_unexplained += 1
+        tally.n_unexplained += n
     elif cell in codes:
-        tally.n_valid += 1
-        tally.options[cell] = tally.options.get(cell, 0) + 1
-        tally.n_satisfied += cell in spec.satisfied
-        tally.points += spec.points.get(cell, 0.0)
+        tally.n_valid += n
+        tally.options[cell] = tally.options.get(cell, 0) + n
+        tally.n_satisfied += n if cell in spec.satisfied else 0
+        tally.points += spec.points.get(cell, 0.0) * n
     elif cell == "":
-        tally.n_blank += 1
+        tally.n_blank += n
     elif cell == "*":
-        tally.n_invalid += 1
+        tally.n_invalid += n
     elif cell == REVIEW:
-        tally.n_review += 1
+        tally.n_review += n
     elif cell == UNIDENTIFIED:
-        tally.n_unidentified += 1
+        tally.n_unidentified += n
     elif cell == MISSING:
-        tally.n_missing += 1
+        tally.n_missing += n
     else:
-        tally.n_unexplained += 1
+        tally.n_unexplained += n
 
 
 def item_rate(tally: Tally, spec: ItemSpec, method: str) -> float | None:
@@ -198,12 +199,13 @@ def tally_by_unit(data: SurveyData, specs: list[ItemSpec]) -> dict[int | None, d
     out: dict[int | None, dict[str, Tally]] = {}
     for spec in specs:
         codes = frozenset(code for code, _ in data.column(spec.key).options)
-        for cell, unit in zip(data.cells[spec.key], data.sheet_units, strict=True):
+        cells = data.cells[spec.key]
+        for (cell, unit), n in Counter(zip(cells, data.sheet_units, strict=True)).items():  # each distinct answer once
             per_unit = out.setdefault(unit, {})
             tally = per_unit.get(spec.key)
             if tally is None:
                 tally = per_unit[spec.key] = Tally()
-            classify(tally, cell, spec, codes)
+            classify(tally, cell, spec, codes, n)
     return out
 
 
@@ -286,10 +288,10 @@ def _unit_scopes(data: SurveyData, index: IndexConfig, specs: list[ItemSpec],
         for unit in ancestors(data.units, unit_id):
             if unit.kind == kind:
                 members.setdefault(unit.id, []).append(unit_id)
-    for unit_id in data.sheet_units:
+    for unit_id, n in Counter(data.sheet_units).items():
         for unit in ancestors(data.units, unit_id) if unit_id is not None else []:
             if unit.kind == kind:
-                sheets[unit.id] = sheets.get(unit.id, 0) + 1
+                sheets[unit.id] = sheets.get(unit.id, 0) + n
     scopes = [Scope(data.units[uid], sheets.get(uid, 0), scope_rows(index, specs, _sum(per_unit[m] for m in leaves)))
               for uid, leaves in members.items()]
     scopes.sort(key=lambda s: s.code)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from itertools import chain, compress, repeat
 from pathlib import Path
-from typing import Any
 
 from core.errors import StorageError
 from results.dataset import MISSING, NOT_ASKED, REVIEW, UNIDENTIFIED, Column, SurveyData
-from storage.export import FORMULA_STARTS, SHEET_COLUMNS, write_csv
+from storage.export import SHEET_COLUMNS, spreadsheet_text, write_csv
 
 LONG_COLUMNS = ("serial", "unit", "column", "question", "item", "value", "status")
 CODEBOOK_COLUMNS = ("column", "sav_name", "question", "item", "kind", "label", "values", "tags")
@@ -57,29 +57,53 @@ def _cell(column: Column, cell: str | None, labels: bool) -> str:
     return label_of(column, cell) if labels else cell
 
 
+def _shown(column: Column, cells: list[str | None], labels: bool, safe: bool) -> list[str]:
+    """A column's cells as exported: each distinct cell converted once (a column holds a few codes)."""
+    convert = {cell: _cell(column, cell, labels) for cell in set(cells)}
+    if safe:
+        convert = {cell: spreadsheet_text(text) for cell, text in convert.items()}
+    return list(map(convert.__getitem__, cells))
+
+
+def wide_columns(data: SurveyData, *, labels: bool = False, safe: bool = False) -> list[list[str]]:
+    """The wide table column by column: serial, unit, status, then every variable (``safe``: made
+    safe for a spreadsheet, as :func:`storage.export.write_csv` would)."""
+    units = [unit_code(data, i) for i in range(len(data.serials))]
+    fixed = [[str(s) for s in data.serials], units, list(data.statuses)]
+    if safe:
+        fixed = [[spreadsheet_text(v) for v in column] for column in fixed]
+    return [*fixed, *(_shown(c, data.cells[c.name], labels, safe) for c in data.columns)]
+
+
 def wide_table(data: SurveyData, *, labels: bool = False) -> tuple[list[str], list[list[str]]]:
     """One row per returned sheet: serial, unit, status, then every column (codes or labels)."""
     header = [*SHEET_COLUMNS, *(c.name for c in data.columns)]
-    columns = [(c, data.cells[c.name]) for c in data.columns]
-    rows = [
-        [str(serial), unit_code(data, i), data.statuses[i], *(_cell(c, cells[i], labels) for c, cells in columns)]
-        for i, serial in enumerate(data.serials)
-    ]
-    return header, rows
+    return header, [list(row) for row in zip(*wide_columns(data, labels=labels), strict=True)]
 
 
-def long_rows(data: SurveyData, *, labels: bool = False) -> Iterator[list[str]]:
-    """One row per answer: serial, unit, column, question, item, value, status."""
+def long_rows(data: SurveyData, *, labels: bool = False, safe: bool = False) -> Iterator[tuple[str, ...]]:
+    """One row per answer: serial, unit, column, question, item, value, status (by column, then sheet)."""
     serials = [str(s) for s in data.serials]
     units = [unit_code(data, i) for i in range(len(serials))]
-    for column in data.columns:
-        item = "" if column.kind == "writein" else column.item
-        for i, cell in enumerate(data.cells[column.name]):
-            if cell == NOT_ASKED:
-                continue
-            status = "unexplained" if cell is None else STATUS_OF_CELL.get(cell, "answered")
-            value = "" if cell is None or cell in STATUS_OF_MARKER else _cell(column, cell, labels)
-            yield [serials[i], units[i], column.name, column.question, item, value, status]
+    if safe:
+        units = [spreadsheet_text(u) for u in units]
+    return chain.from_iterable(_long_column(data, column, serials, units, labels, safe) for column in data.columns)
+
+
+def _long_column(data: SurveyData, column: Column, serials: list[str], units: list[str], labels: bool,
+                 safe: bool) -> Iterator[tuple[str, ...]]:
+    """One column's rows, assembled by zip in C from each distinct cell's value and status."""
+    cells = data.cells[column.name]
+    item = "" if column.kind == "writein" else column.item
+    distinct = set(cells)
+    value = {cell: "" if cell is None or cell in STATUS_OF_MARKER else _cell(column, cell, labels) for cell in distinct}
+    if safe:
+        value = {cell: spreadsheet_text(text) for cell, text in value.items()}
+    status = {cell: _status(cell) for cell in distinct}
+    name, question, item = (spreadsheet_text(v) if safe else v for v in (column.name, column.question, item))
+    rows = zip(serials, units, repeat(name), repeat(question), repeat(item), map(value.__getitem__, cells),
+               map(status.__getitem__, cells))
+    return compress(rows, (cell != NOT_ASKED for cell in cells)) if NOT_ASKED in distinct else rows
 
 
 STATUS_OF_CELL = {**STATUS_OF_MARKER, "": "blank", "*": "invalid"}
@@ -107,15 +131,14 @@ def codebook_rows(data: SurveyData, sav_names: dict[str, str] | None = None) -> 
 
 
 def write_wide_csv(data: SurveyData, path: Path, *, labels: bool = False) -> int:
-    header, rows = wide_table(data, labels=labels)
-    write_csv(path, header, rows)
-    return len(rows)
+    header = [*SHEET_COLUMNS, *(c.name for c in data.columns)]
+    write_csv(path, header, zip(*wide_columns(data, labels=labels, safe=True), strict=True), made_safe=True)
+    return len(data.serials)
 
 
 def write_long_csv(data: SurveyData, path: Path, *, labels: bool = False) -> int:
-    rows = list(long_rows(data, labels=labels))
-    write_csv(path, LONG_COLUMNS, rows)
-    return len(rows)
+    write_csv(path, LONG_COLUMNS, long_rows(data, labels=labels, safe=True), made_safe=True)
+    return sum(len(cells) - cells.count(NOT_ASKED) for cells in data.cells.values())
 
 
 def write_codebook_csv(data: SurveyData, path: Path) -> int:
@@ -126,52 +149,18 @@ def write_codebook_csv(data: SurveyData, path: Path) -> int:
 
 def write_xlsx(data: SurveyData, path: Path, *, labels: bool = False) -> int:
     """Sheet "Dữ liệu" (header row, frozen panes, numbers as numbers) and sheet "Từ điển biến" (codebook)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    from results import xlsx
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Dữ liệu")
-    sheet.freeze_panes = "B2"  # header row and the serial column stay in view
-    header, rows = wide_table(data, labels=labels)
-    bold = Font(bold=True)
     numeric = {i for i, c in enumerate(data.columns, start=len(SHEET_COLUMNS))
                if c.kind == "number" or (c.kind in ("single", "grid") and not labels
                                          and all(code.isdigit() for code, _ in c.options))}
     numeric.add(0)  # serial
-
-    def header_row(names: Any) -> list[Any]:
-        cells = []
-        for name in names:
-            cell = WriteOnlyCell(sheet, name)
-            cell.font = bold
-            cells.append(cell)
-        return cells
-
-    def value(text: str, number: bool) -> Any:
-        """Plain values are fastest; only text a spreadsheet could run gets a typed cell."""
-        if not text:
-            return None
-        if number and text.isdigit() and len(text) < 16:
-            return int(text)
-        if text[0] in FORMULA_STARTS:
-            cell = WriteOnlyCell(sheet, text)
-            cell.data_type = "s"  # text, never a formula
-            cell.quotePrefix = True  # and it stays text when a person edits it
-            return cell
-        return text
-
-    sheet.append(header_row(header))
-    for row in rows:
-        sheet.append([value(v, i in numeric) for i, v in enumerate(row)])
-    book = workbook.create_sheet("Từ điển biến")
-    book.freeze_panes = "A2"
-    sheet = book  # value() makes its cells for the sheet being written
-    book.append(header_row(CODEBOOK_COLUMNS))
-    for row in codebook_rows(data):
-        book.append([value(v, False) for v in row])
-    save_atomic(path, workbook.save)
-    return len(rows)
+    header = [*SHEET_COLUMNS, *(c.name for c in data.columns)]
+    codebook = codebook_rows(data)
+    sheets = [xlsx.Sheet("Dữ liệu", header, wide_columns(data, labels=labels), frozenset(numeric), freeze="B2"),
+              xlsx.Sheet("Từ điển biến", CODEBOOK_COLUMNS, [list(c) for c in zip(*codebook, strict=True)], freeze="A2")]
+    save_atomic(path, lambda tmp: xlsx.write(Path(tmp), sheets))
+    return len(data.serials)
 
 
 def save_atomic(path: Path, save: Callable[[str], None]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +90,14 @@ def sav_frame(data: SurveyData) -> tuple[Any, dict[str, Any]]:
         cells = data.cells[c.name]
         if c.kind == "multiple":
             for (code, option), name in zip(c.options, names[c.name].split(", "), strict=True):
-                columns[name] = [_chosen(cell, code) for cell in cells]
+                columns[name] = _mapped(cells, partial(_chosen, code=code))
                 labels[name] = _fit(f"{c.question_text} — {option}", LABEL_BYTES)
                 value_labels[name] = {**{float(k): v for k, v in CHOSEN_LABELS.items()}, **_special()}
                 missing[name] = [{"lo": -4.0, "hi": -1.0}]
                 measure[name] = "nominal"
         elif _is_numeric(c):
             name = names[c.name]
-            columns[name] = [_number(cell) for cell in cells]
+            columns[name] = _mapped(cells, _number)
             labels[name] = _fit(c.label, LABEL_BYTES)
             codes = {float(code): _fit(label, VALUE_LABEL_BYTES) for code, label in c.options}
             value_labels[name] = {**codes, **_special()}
@@ -110,6 +111,12 @@ def sav_frame(data: SurveyData) -> tuple[Any, dict[str, Any]]:
     frame = pd.DataFrame(columns)
     return frame, {"column_labels": labels, "variable_value_labels": value_labels, "missing_ranges": missing,
                    "variable_measure": measure, "file_label": _fit(data.title, 64)}
+
+
+def _mapped(cells: list[str | None], convert: Any) -> list[Any]:
+    """``convert`` of every cell, worked out once per distinct cell."""
+    done = {cell: convert(cell) for cell in set(cells)}
+    return list(map(done.__getitem__, cells))
 
 
 def _special() -> dict[float, str]:

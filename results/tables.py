@@ -112,7 +112,7 @@ def write_json(data: Any, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
+            json.dump(data, fh, ensure_ascii=False)  # compact: with indent, json runs in Python (~1 s nationally)
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"{path}: không ghi được tệp / cannot write the file: {exc}") from exc

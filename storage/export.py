@@ -126,7 +126,7 @@ def cell_value_sql() -> Any:
     )
 
 
-def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[list[str]]]:
+def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[list[str | None]]]:
     """Header and one row per scanned sheet of the survey, ordered by serial."""
     survey = _survey(session, survey_code)
     editions = session.scalars(select(Edition).where(Edition.survey_id == survey.id).order_by(Edition.id)).all()
@@ -145,34 +145,25 @@ def export_rows(session: Session, survey_code: str) -> tuple[list[str], list[lis
         .where(Sheet.survey_id == survey.id, Sheet.status != "printed")
         .order_by(Sheet.serial)
     ).all()
-    answers: dict[int, dict[str, str]] = {}
-    query = (
-        select(Answer.sheet_id, Answer.question, Answer.item, Answer.kind, Answer.status, Answer.machine_state,
-               Answer.machine_value, Answer.final_value)
-        .join(Sheet, Sheet.id == Answer.sheet_id)
-        .where(Sheet.survey_id == survey.id)
-    )
-    extra: list[str] = []
-    for sheet_id, question, item, kind, status, state, machine, final in session.execute(query):
-        column = names.get((question, item)) or _column(question, item)
-        if column not in columns and column not in extra:
-            extra.append(column)
-        answers.setdefault(sheet_id, {})[column] = cell_value(kind, status, state, machine, final)
-    columns += sorted(extra)
-    scanned = _scanned_pages(session, survey.id)
+    from storage.cells import read_columns  # it reads cells with this module's rules
 
-    rows = []
-    for sheet_id, serial, status, edition_id, unit in sheets:
-        values = answers.get(sheet_id, {})
-        row = [str(serial), unit or "", status]
-        for column in columns:
-            if column in values:
-                row.append(values[column])
-            else:
-                page = pages_of_column[edition_id].get(column)
-                row.append(MISSING if page is not None and page not in scanned.get(sheet_id, set()) else "")
-        rows.append(row)
-    return [*SHEET_COLUMNS, *columns], rows
+    found = read_columns(session, survey.id, [sheet_id for sheet_id, *_ in sheets])
+    cells: dict[str, list[str | None]] = {}
+    for (question, item), answered in found.items():
+        cells[names.get((question, item)) or _column(question, item)] = answered
+    columns += sorted(c for c in cells if c not in columns)
+    scanned = _scanned_pages(session, survey.id)
+    out: list[list[str | None]] = [[str(s) for _, s, *_ in sheets], [unit or "" for *_, unit in sheets],
+                                   [status for _, _, status, *_ in sheets]]
+    for column in columns:
+        values = cells.get(column) or [None] * len(sheets)
+        if None in values:  # no answer stored: the page not scanned yet, or nothing to say
+            for row, (sheet_id, _serial, _status, edition_id, _unit) in enumerate(sheets):
+                if values[row] is None:
+                    page = pages_of_column[edition_id].get(column)
+                    values[row] = MISSING if page is not None and page not in scanned.get(sheet_id, set()) else ""
+        out.append(values)
+    return [*SHEET_COLUMNS, *columns], [list(row) for row in zip(*out, strict=True)]
 
 
 def pages_by_column(layout: Layout) -> dict[str, int]:
@@ -201,17 +192,19 @@ def _scanned_pages(session: Session, survey_id: int) -> dict[int, set[int]]:
     return found
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a UTF-8 (with BOM) CSV, cells made safe by :func:`spreadsheet_text`; the file appears
-    complete or not at all."""
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, made_safe: bool = False) -> None:
+    """Write a UTF-8 (with BOM) CSV, cells made safe by :func:`spreadsheet_text` (``made_safe``: the
+    caller did it, once per distinct value); the file appears complete or not at all."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+        # utf-8 with the mark written by hand: the utf-8-sig codec runs in Python for every row written
+        with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20) as fh:
+            fh.write("\ufeff")
             writer = csv.writer(fh)
             writer.writerow(_safe_row(header))
-            writer.writerows(_safe_row(row) for row in rows)
+            writer.writerows(rows if made_safe else (_safe_row(row) for row in rows))
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"{path}: không ghi được tệp CSV / cannot write the CSV: {exc}") from exc

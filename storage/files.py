@@ -97,6 +97,29 @@ class FileStore:
         self._install(sha, path.suffix.lower() if suffix is None else suffix, copy_checked)
         return sha
 
+    def copy_in(self, path: Path, sha256: str, suffix: str, *, durable: bool = True) -> bool:
+        """Copy the file at ``path``, which should hold the content named ``sha256``, reading it once;
+        it gets its name only when its content matches (backups and restores). Returns False when
+        the content does not match (nothing is stored); a file already present is not copied.
+        ``durable=False``: no fsync per file (the caller syncs once at the end)."""
+        if self.exists(sha256):
+            return True
+
+        def copy_checked(dst: BinaryIO) -> None:
+            digest = hashlib.sha256()
+            with open(path, "rb") as src:
+                while chunk := src.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise _Mismatch
+
+        try:
+            self._install(sha256, suffix, copy_checked, durable=durable)
+        except _Mismatch:
+            return False
+        return True
+
     def _install(self, sha: str, suffix: str, write: Callable[[BinaryIO], object], *, durable: bool = True) -> None:
         folder = self._dir(sha)
         folder.mkdir(parents=True, exist_ok=True)
@@ -124,3 +147,7 @@ class FileStore:
             tmp.unlink(missing_ok=True)
             raise
         log.debug("stored %s%s", sha, suffix)
+
+
+class _Mismatch(Exception):
+    """Raised inside :meth:`FileStore.copy_in` so the temporary copy is removed, never named."""

@@ -116,7 +116,7 @@ def export_command(app: AppContext, survey: str, fmt: str, labels: bool, out: Pa
     from results.dataset import load_survey
 
     with db.session() as session:
-        data = load_survey(session, survey)
+        data = load_survey(session, survey, answers=fmt != "codebook")
     db.dispose()
     writers = {
         "csv": lambda: exports.write_wide_csv(data, out, labels=labels),
