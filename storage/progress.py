@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Decision, ReviewItem, Sheet, Tally, User
@@ -77,10 +77,13 @@ def queue_counts(session: Session, survey_id: int | None, user: User, *, now: da
     live = session.execute(select(ReviewItem.kind, ReviewItem.leased_by, ReviewItem.excluded_user_id,
                                   ReviewItem.excluded_user2_id)
                            .where(*scope, ReviewItem.lease_expires >= moment, ReviewItem.leased_by.is_not(None))).all()
-    barred = dict(session.execute(select(ReviewItem.kind, func.count(ReviewItem.id))  # type: ignore[arg-type]
-                                  .where(*scope, or_(ReviewItem.excluded_user_id == user.id,
-                                                     ReviewItem.excluded_user2_id == user.id))
-                                  .group_by(ReviewItem.kind)).all())
+    barred: dict[str, int] = {}
+    for condition in (ReviewItem.excluded_user_id == user.id,  # one query per index (an OR would read every open item)
+                      and_(ReviewItem.excluded_user2_id == user.id,
+                           or_(ReviewItem.excluded_user_id.is_(None), ReviewItem.excluded_user_id != user.id))):
+        for kind, n in session.execute(select(ReviewItem.kind, func.count(ReviewItem.id))
+                                       .where(condition, *scope).group_by(ReviewItem.kind)):
+            barred[kind] = barred.get(kind, 0) + int(n)
     mine = {kind: n - int(barred.get(kind, 0)) for kind, n in opened.items()}
     others = held = 0
     for kind, holder, excluded, excluded2 in live:
@@ -132,9 +135,9 @@ def throughput(
         .group_by(User.username)
         .order_by(User.username)
     )
-    if survey_id is not None:
-        query = query.join(Answer, Answer.id == Decision.answer_id).join(Sheet, Sheet.id == Answer.sheet_id)
-        query = query.where(Sheet.survey_id == survey_id)
+    if survey_id is not None:  # checked per decision of the window (read by time first), never per sheet of the survey
+        query = query.where(select(Answer.id).join(Sheet, Sheet.id == Answer.sheet_id)
+                            .where(Answer.id == Decision.answer_id, Sheet.survey_id == survey_id).exists())
     rows = []
     for username, count, first, last in session.execute(query).all():
         span = (aware(last) - aware(first)).total_seconds() / 3600 if first and last else 0.0  # type: ignore[operator]
