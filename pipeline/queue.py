@@ -39,6 +39,7 @@ import pickle
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -199,6 +200,9 @@ def _page_task(task: Any, message: dict[str, Any]) -> None:
         log.error("task %s: chữ ký sai; máy này có khóa bí mật khác / bad signature: this worker's secret differs", task_id)
         _reply(env, reply_to, {"task": task_id, "error": "bad_signature", "host": socket.gethostname()})
         return
+    if (task.request.delivery_info or {}).get("redelivered"):
+        log.warning("%s trang %d: giao lại (tiến trình trước đã dừng) / page handed out again (its worker stopped): task %s",
+                    message.get("name") or message.get("file"), int(message.get("index", 0)) + 1, task_id)
     if env.redis.exists(f"{DELIVERIES_PREFIX}{task_id}:done"):  # its reply went out before its worker died
         return
     result = _compute(env, task_id, message)
@@ -253,13 +257,26 @@ class QueueExecutor:
         self.window = self.settings.queue.pages_in_flight
 
     def run(self, jobs: Iterable[PageJob]) -> Iterator[PageResult]:
+        """Results in the order of ``jobs`` (as a serial run stores them: the first copy of a sheet page is
+        the one scanned first, whichever worker finishes first), at most ``pages_in_flight`` at once."""
         pending: dict[str, PageJob] = {}
+        order: deque[str] = deque()
+        ready: dict[str, PageResult] = {}
         for job in jobs:
-            pending[self._send(job)] = job
-            while len(pending) >= self.window:
-                yield from self._collect(pending)
-        while pending:
-            yield from self._collect(pending)
+            task_id = self._send(job)
+            pending[task_id] = job
+            order.append(task_id)
+            while len(order) >= self.window:
+                yield from self._next_in_order(pending, order, ready)
+        while order:
+            yield from self._next_in_order(pending, order, ready)
+
+    def _next_in_order(self, pending: dict[str, PageJob], order: deque[str],
+                       ready: dict[str, PageResult]) -> Iterator[PageResult]:
+        while order[0] not in ready:
+            ready.update(self._collect(pending))
+        while order and order[0] in ready:
+            yield ready.pop(order.popleft())
 
     def close(self) -> None:
         try:
@@ -278,8 +295,8 @@ class QueueExecutor:
         self.app.send_task(PAGE_TASK, args=[message], task_id=task_id, queue=PAGES_QUEUE)
         return task_id
 
-    def _collect(self, pending: dict[str, PageJob]) -> Iterator[PageResult]:
-        """Wait for the next reply; yields the result of one pending page (a late duplicate yields nothing)."""
+    def _collect(self, pending: dict[str, PageJob]) -> Iterator[tuple[str, PageResult]]:
+        """Wait for the next reply; yields (task, result) of one pending page (a late duplicate yields nothing)."""
         started = last_note = time.monotonic()
         stall = self.settings.queue.stall_seconds
         while True:
@@ -312,7 +329,7 @@ class QueueExecutor:
         result: PageResult = pickle.loads(data)  # noqa: S301 - signed with the workspace's queue key, checked above
         if (result.file_key, result.outcome.index) != (job.file_key, job.index):
             raise StorageError(f"reply for task {reply['task']} does not match its page")
-        yield result
+        yield str(reply["task"]), result
 
 
 def run_worker(*, broker_url: str, secret: bytes, files_dir: Path, settings: Settings, concurrency: int,
