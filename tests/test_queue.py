@@ -157,3 +157,64 @@ def test_a_worker_with_another_secret_is_refused_by_name(reference, broker: str,
     assert process.returncode == 6, text
     assert "secret.key" in text and "khóa bí mật khác" in text
 
+
+
+def test_web_uploads_and_rereads_go_through_the_writer(broker: str, tmp_path: Path) -> None:
+    """With a broker the web application runs no scan itself: its upload and a page re-read after a person
+    assigned it go to `phieu worker --writer`, whose scan hands the pages to a page worker."""
+    from hostile_corpus import page_without_code
+    from sqlalchemy import func, select
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    from pipeline.queue_jobs import CeleryRunner
+    from review_ui.accounts import create_user
+    from review_ui.app import create_app
+    from storage.models import Page, ReviewItem
+
+    printed = print_sipas(tmp_path / "ws", 3)
+    assert printed.scan(page_without_code(printed, 1, tmp_path)).unidentified == 1
+    printed.bundle([2, 3], tmp_path / "upload", profile="office", seed=9)
+    with printed.db.session() as s:
+        create_user(s, "vanthu", "mat-khau-123", "clerk")
+        create_user(s, "giamsat", "mat-khau-123", "supervisor")
+        page_id, version = s.execute(select(ReviewItem.page_id, ReviewItem.version)).one()
+    env = env_for(printed.ws.home, broker)
+    workers = Workers(tmp_path)
+    app = create_app(printed.ws.database_url, printed.ws.files_dir, settings=printed.ws.settings, secret_key="k",
+                     qr_secret=printed.secret, upload_dir=printed.ws.home / "uploads", broker_url=broker)
+    try:
+        assert isinstance(app.extensions["phieu"].runner, CeleryRunner)
+        workers.start(env, "--writer")
+        workers.start(env)
+        wait_for_nodes(broker, 2)
+        client = app.test_client()
+
+        def login(name: str) -> dict[str, str]:
+            token = client.get("/api/login").json["csrf"]
+            assert client.post("/api/login", json={"username": name, "password": "mat-khau-123"},
+                               headers={"X-CSRFToken": token}).status_code == 200
+            return {"X-CSRFToken": client.get("/api/login").json["csrf"]}
+
+        headers = login("vanthu")
+        with (tmp_path / "upload" / "bundle.pdf").open("rb") as fh:
+            boundary, data = encode_multipart({"files": FileStorage(fh, filename="bó phiếu 2-3.pdf")})
+        response = client.post("/api/upload/files", data=data, headers=headers,
+                               content_type=f"multipart/form-data; boundary={boundary}")
+        assert response.status_code == 202, response.json
+        deadline = time.monotonic() + 300
+        while (job := client.get(response.json["status"]).json["job"])["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["state"] == "done" and job["summary"]["identified"] == 10, job
+        headers = login("giamsat")
+        body = {"survey": printed.survey, "serial": 1, "page_number": 1, "version": version}
+        assigned = client.post(f"/api/pages/{page_id}/assign", json=body, headers=headers)
+        assert assigned.status_code == 200 and assigned.json["reread"] is True, assigned.json
+    finally:
+        app.extensions["phieu"].close()
+        workers.stop()
+    assert "phieu.job" in workers.log(0) and "phieu.page" in workers.log(1)
+    with printed.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Page).where(Page.status == "identified")) == 11
+    printed.db.dispose()
