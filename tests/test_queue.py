@@ -18,7 +18,7 @@ from pipeline_helpers import Printed, print_sipas
 from queue_helpers import PHIEU, Workers, env_for, picture, redis_server, stored_once, wait_for_nodes
 
 from core.settings import Settings
-from pipeline.queue import DELIVERIES_PREFIX, celery_app
+from pipeline.queue import celery_app
 
 pytestmark = pytest.mark.slow
 SHEETS = 6
