@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -41,6 +43,16 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def unindexed(column: Any) -> ColumnElement[Any]:
+    """``column`` as an expression no index serves, for a status filter that must not choose the plan.
+
+    "The open items of this sheet" must start from the sheet's answers (dozens of rows), never from every
+    open item (hundreds of thousands). SQLite plans by sampled statistics that can rate the status index
+    better; an expression over the column leaves it only the right index. PostgreSQL plans the same way.
+    """
+    return func.coalesce(column, "")
 
 
 class Base(DeclarativeBase):

@@ -34,6 +34,7 @@ from storage.models import (
     SheetPage,
     Survey,
     User,
+    unindexed,
 )
 from storage.scans import lock_sheet, refresh_sheet_status
 
@@ -163,7 +164,7 @@ def _sibling_query(item: ReviewItem, answer: Answer):  # type: ignore[no-untyped
             Answer.page_id == answer.page_id,
             Answer.kind == "grid",
             ReviewItem.kind == item.kind,
-            ReviewItem.status == "open",
+            unindexed(ReviewItem.status) == "open",
         )
         .order_by(ReviewItem.id)
     )
@@ -451,7 +452,7 @@ def reopen(session: Session, answer_id: int, supervisor: User, reason: str, *, n
 def _cancel_open_items(session: Session, answer_id: int, moment: datetime, *, keep: int | None = None) -> None:
     session.execute(
         update(ReviewItem)
-        .where(ReviewItem.answer_id == answer_id, ReviewItem.status == "open", ReviewItem.id != (keep or 0))
+        .where(ReviewItem.answer_id == answer_id, unindexed(ReviewItem.status) == "open", ReviewItem.id != (keep or 0))
         .values(status="cancelled", closed_at=moment, version=ReviewItem.version + 1)
         .execution_options(synchronize_session=False)
     )
@@ -559,7 +560,7 @@ def sign_off(session: Session, sheet_id: int, supervisor: User) -> Sheet:
     if sheet is None:
         raise NotFoundError(f"Không có phiếu #{sheet_id} / no sheet #{sheet_id}")
     waiting = session.scalar(
-        select(func.count(Answer.id)).where(Answer.sheet_id == sheet_id, Answer.status == "review")
+        select(func.count(Answer.id)).where(Answer.sheet_id == sheet_id, unindexed(Answer.status) == "review")
     )
     if waiting or sheet.status not in ("complete", "final"):
         raise ConflictError(

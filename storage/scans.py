@@ -45,6 +45,7 @@ from storage.models import (
     Sheet,
     SheetPage,
     Survey,
+    unindexed,
     utcnow,
 )
 from storage.readings import HANDWRITING_KINDS, store_answers, store_boxes
@@ -268,7 +269,7 @@ def refresh_sheet_status(session: Session, sheet: Sheet) -> str:
         select(func.count())
         .select_from(ReviewItem)
         .join(Answer, ReviewItem.answer_id == Answer.id)
-        .where(Answer.sheet_id == sheet.id, ReviewItem.status == "open")
+        .where(Answer.sheet_id == sheet.id, unindexed(ReviewItem.status) == "open")
     ) or 0
     page_count = session.scalar(select(Edition.page_count).where(Edition.id == sheet.edition_id)) or 0
     if open_items:
@@ -395,7 +396,7 @@ def _unidentified(session: Session, page: Page, code: str, detail: str, *, surve
     page.status, page.reason = "unidentified", f"{code}: {detail}"
     session.flush()
     open_item = session.scalar(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
-                                                        ReviewItem.status == "open"))
+                                                        unindexed(ReviewItem.status) == "open"))
     if open_item is None:
         session.add(ReviewItem(kind="page", survey_id=survey_id, page_id=page.id, reason=code))
     else:  # re-read after a person's help and still not identified: the same item, the new reason
@@ -418,7 +419,7 @@ def _drop_other_claims(session: Session, page: Page) -> None:
 
 def _close_page_items(session: Session, page: Page) -> None:
     for item in session.scalars(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
-                                                         ReviewItem.status == "open")):
+                                                         unindexed(ReviewItem.status) == "open")):
         item.status, item.closed_at, item.version = "done", utcnow(), item.version + 1
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Answer, ReviewItem, Sheet, SheetPage, Unit
+from storage.models import Answer, ReviewItem, Sheet, SheetPage, Unit, unindexed
 
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {  # what a progress figure counts, as a filter
     "returned": ("scanned", "review", "complete", "final"),
@@ -59,7 +59,7 @@ def list_sheets(
                                     .where(SheetPage.sheet_id.in_(ids)).group_by(SheetPage.sheet_id)).all())
     waiting = dict(session.execute(select(Answer.sheet_id, func.count(ReviewItem.id))  # type: ignore[arg-type]
                                    .join(ReviewItem, ReviewItem.answer_id == Answer.id)
-                                   .where(Answer.sheet_id.in_(ids), ReviewItem.status == "open")
+                                   .where(Answer.sheet_id.in_(ids), unindexed(ReviewItem.status) == "open")
                                    .group_by(Answer.sheet_id)).all())
     missing = {r.unit_id for r in rows if r.unit_id is not None} - set(units)
     if missing:
