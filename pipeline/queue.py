@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.errors import StorageError
+from core.errors import PhieuError, StorageError
 from core.settings import Settings
 from pipeline.outcome import unreadable_outcome
 from pipeline.worker import PageJob, PageResult, WorkerContext
@@ -205,7 +205,12 @@ def _page_task(task: Any, message: dict[str, Any]) -> None:
                     message.get("name") or message.get("file"), int(message.get("index", 0)) + 1, task_id)
     if env.redis.exists(f"{DELIVERIES_PREFIX}{task_id}:done"):  # its reply went out before its worker died
         return
-    result = _compute(env, task_id, message)
+    try:
+        result = _compute(env, task_id, message)
+    except PhieuError as exc:  # not the page's fault (the shared folder not mounted here...): say so to the station
+        log.error("task %s: %s", task_id, exc)
+        _reply(env, reply_to, {"task": task_id, "error": "worker_failed", "host": socket.gethostname(), "message": str(exc)})
+        return
     data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     _reply(env, reply_to, {"task": task_id, "data": base64.b64encode(data).decode(), "mac": _mac(key, data)})
     env.redis.set(f"{DELIVERIES_PREFIX}{task_id}:done", 1, ex=env.settings.queue.result_ttl_seconds)
@@ -318,11 +323,14 @@ class QueueExecutor:
         job = pending.pop(str(reply.get("task", "")), None)
         if job is None:
             return  # a page read twice (redelivered): its first reply was taken
-        if "error" in reply:
+        if reply.get("error") == "bad_signature":
             raise StorageError(
                 f"Máy {reply.get('host')} từ chối trang: khóa bí mật khác với máy quét. Chép secret.key của không gian "
                 f"làm việc sang máy đó. / Worker {reply.get('host')} refused a page: its secret differs from this "
                 "station's. Copy the workspace's secret.key to it (every worker must verify the same MACs).")
+        if "error" in reply:
+            raise StorageError(f"Máy {reply.get('host')} không đọc được trang / worker {reply.get('host')} could not read "
+                               f"{job.shown} page {job.index + 1}: {reply.get('message')} (is the shared folder mounted there?)")
         data = base64.b64decode(reply["data"])
         if not hmac.compare_digest(str(reply.get("mac", "")), _mac(self.key, data)):
             raise StorageError("Kết quả trang có chữ ký sai / a page result carries a bad signature: refused")
