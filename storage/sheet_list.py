@@ -62,7 +62,7 @@ def list_sheets(
     open_of_sheet = (select(func.count(ReviewItem.id)).join(Answer, Answer.id == ReviewItem.answer_id)
                      .where(Answer.sheet_id == Sheet.id, unindexed(ReviewItem.status) == "open")
                      .correlate(Sheet).scalar_subquery())
-    waiting = dict(session.execute(select(Sheet.id, open_of_sheet).where(Sheet.id.in_(ids))).all())  # type: ignore[arg-type]
+    waiting: dict[int, int] = dict(session.execute(select(Sheet.id, open_of_sheet).where(Sheet.id.in_(ids))).all())  # type: ignore[arg-type]
     missing = {r.unit_id for r in rows if r.unit_id is not None} - set(units)
     if missing:
         units.update(dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(missing))).all()))  # type: ignore[arg-type]
