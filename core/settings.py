@@ -127,6 +127,18 @@ class FieldworkSettings(_Section):
     allowance_vnd: int = Field(0, ge=0, description="Allowance per respondent printed on the signed allowance list (VND); 0 leaves the amount to be written in.")
 
 
+class QueueSettings(_Section):
+    """Page processing on Celery over Redis (``PHIEU_BROKER_URL``; see docs/deploy.md)."""
+
+    pages_in_flight: int = Field(32, ge=1, description="Pages a scanning process keeps queued or being read at once: at least the worker processes of all machines together, so none waits.")
+    visibility_timeout_seconds: int = Field(600, ge=1, description="A page taken by a worker that does not acknowledge it within this time (its machine died, or it was killed with kill -9) is handed to another worker. Longer than the slowest page: a page still being read then is read a second time (stored once).")
+    restore_interval_seconds: int = Field(10, ge=1, description="How often the workers look for pages whose visibility timeout has passed.")
+    job_visibility_timeout_seconds: int = Field(7200, ge=1, description="The same for the web application's scans and re-reads, run by `phieu worker --writer` (a job longer than this may run twice at once, which is harmless: pages are stored once).")
+    max_deliveries: int = Field(3, ge=1, description="A page whose worker died this many times (a page that crashes the decoder) is recorded unreadable ('worker_crashed') instead of being handed out again.")
+    stall_seconds: int = Field(900, ge=10, description="A scanning process that receives no page from any worker for this long stops with a message (no worker running?); its files are marked interrupted and `phieu scan --resume` finishes them.")
+    result_ttl_seconds: int = Field(86_400, ge=60, description="How long a page's result waits in Redis for a scanning process that is gone.")
+
+
 class Settings(_Section):
     form: FormSettings = FormSettings()
     scan: ScanSettings = ScanSettings()
@@ -134,6 +146,7 @@ class Settings(_Section):
     review: ReviewSettings = ReviewSettings()
     results: ResultsSettings = ResultsSettings()
     fieldwork: FieldworkSettings = FieldworkSettings()
+    queue: QueueSettings = QueueSettings()
 
 
 DEFAULT_SETTINGS = Settings()

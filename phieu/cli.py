@@ -47,9 +47,9 @@ def main(ctx: click.Context, home: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    from phieu.commands import backup, fieldwork, forms, results, review, scanning, setup
+    from phieu.commands import backup, fieldwork, forms, results, review, scanning, setup, worker
 
-    for module in (setup, forms, scanning, results, review, fieldwork, backup):
+    for module in (setup, forms, scanning, results, review, fieldwork, backup, worker):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -79,6 +79,12 @@ class Workspace:
     def settings_path(self) -> Path:
         return self.home / SETTINGS_FILE
 
+    @property
+    def broker_url(self) -> str | None:
+        """``PHIEU_BROKER_URL`` (``redis://host:6379/0``): pages are read by queue workers (docs/deploy.md);
+        unset, local worker processes read them (the embedded default, no broker)."""
+        return os.environ.get("PHIEU_BROKER_URL") or None
+
     def secret(self) -> bytes:
         """The per-workspace key that signs QR payloads; made when the workspace is created, never printed."""
         path = self.secret_path

@@ -24,11 +24,14 @@ from pipeline.forkserver import worker_context
 from pipeline.outcome import unreadable_outcome
 from pipeline.worker import PageJob, PageResult, PageWorker, WorkerContext, configure_process
 from scanner.problems import explain
+from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
+    stored_files: bool  # the jobs must name files in the shared store (the queue's workers open them there)
+
     def run(self, jobs: Iterable[PageJob]) -> Iterator[PageResult]: ...
 
     def close(self) -> None: ...
@@ -36,6 +39,8 @@ class Executor(Protocol):
 
 class SerialExecutor:
     """Runs every page in this process, in order, with a worker of its own."""
+
+    stored_files = False
 
     def __init__(self, context: WorkerContext) -> None:
         configure_process()
@@ -73,6 +78,8 @@ class PoolExecutor:
     Workers start from a fork server (not a fork of this process) so a parent holding database
     connections or web-server threads is never copied into them.
     """
+
+    stored_files = False
 
     def __init__(self, context: WorkerContext, workers: int) -> None:
         self.context, self.workers = context, workers
@@ -150,7 +157,15 @@ def worker_count(jobs: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(context: WorkerContext, jobs: int) -> Executor:
+def make_executor(context: WorkerContext, jobs: int, *, broker_url: str | None = None,
+                  store: FileStore | None = None) -> Executor:
+    """Local worker processes (``jobs``), or with ``broker_url`` the queue workers (``pipeline.queue``),
+    which read files from ``store``."""
+    if broker_url:
+        from pipeline.queue import QueueExecutor
+
+        assert store is not None, "queued pages are read from the shared store"
+        return QueueExecutor(broker_url, context, store)
     workers = worker_count(jobs)
     if workers == 1:
         return SerialExecutor(context)

@@ -71,7 +71,8 @@ class JobStatus:
 
 
 class JobRunner(Protocol):
-    """Where jobs go. Implementations: ``pipeline.runner.LocalRunner`` (one background process)."""
+    """Where jobs go. Implementations: ``pipeline.runner.LocalRunner`` (one background process),
+    ``pipeline.queue_jobs.CeleryRunner`` (Celery over Redis, run by ``phieu worker --writer``)."""
 
     def submit(self, job: Job) -> JobStatus: ...
 
@@ -91,12 +92,14 @@ class JobRunner(Protocol):
 
 @dataclass
 class JobEnvironment:
-    """What a runner gives every job: the stores and the workspace's secret and settings."""
+    """What a runner gives every job: the stores and the workspace's secret and settings; with
+    ``broker_url`` a scan's pages are read by queue workers (``pipeline.queue``)."""
 
     db: Database
     store: FileStore
     secret: bytes
     settings: Settings
+    broker_url: str | None = None
 
 
 Progress = Callable[[int, int], None]
@@ -112,7 +115,7 @@ def execute(job: Job, env: JobEnvironment, progress: Progress | None = None) -> 
     if job.kind == "scan":
         summary = scan_paths(env.db, env.store, [Path(x) for x in p["paths"]], secret=env.secret, settings=env.settings,
                              source=str(p.get("source", "upload")), user=job.user, progress=progress,
-                             resume=bool(p.get("resume", False)))
+                             resume=bool(p.get("resume", False)), broker_url=env.broker_url)
         return summary.as_dict()
     if job.kind == "rerun":
         result = rerun_page(env.db, env.store, int(p["page_id"]), secret=env.secret, settings=env.settings,
@@ -120,6 +123,7 @@ def execute(job: Job, env: JobEnvironment, progress: Progress | None = None) -> 
         return asdict(result)
     if job.kind == "reread":
         reread = reread_pages(env.db, env.store, secret=env.secret, settings=env.settings, survey=p.get("survey"),
-                              every=bool(p.get("every", False)), user=job.user, progress=progress)
+                              every=bool(p.get("every", False)), user=job.user, progress=progress,
+                              broker_url=env.broker_url)
         return reread.as_dict()
     raise ValueError(f"unknown job kind {job.kind!r}")

@@ -125,6 +125,7 @@ def reread_pages(
     user: str = "",
     ocr: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    broker_url: str | None = None,
 ) -> RereadSummary:
     """Read again, from the stored originals, the pages :func:`pages_to_reread` selects, in worker processes."""
     with db.session() as session:
@@ -132,7 +133,7 @@ def reread_pages(
         jobs = [PageJob(page_id, store.path(f.sha256), index, name=f.original_name) for page_id, index, f in selected]
         context = load_context(session, store, secret=secret, settings=settings, ocr=ocr)
     summary = RereadSummary()
-    executor = make_executor(context, settings.scan.jobs)
+    executor = make_executor(context, settings.scan.jobs, broker_url=broker_url, store=store)
     try:
         for done, result in enumerate(executor.run(jobs), start=1):
             _record_reread(db, store, result.file_key, result.outcome, user, summary)

@@ -71,6 +71,7 @@ class ScanSummary:
     unreadable: int = 0  # pages that could not be decoded (their reason is in ``errors``)
     blank: int = 0
     reread: int = 0  # pages stored earlier (survey then unknown) read again in this run
+    stored_elsewhere: int = 0  # pages of a file another station was reading at the same time, stored by it
     answers_stored: int = 0
     answers_to_review: int = 0
     seconds: float = 0.0
@@ -113,12 +114,14 @@ def scan_paths(
     progress: Progress | None = None,
     ocr: bool = True,
     resume: bool = False,
+    broker_url: str | None = None,
 ) -> ScanSummary:
     """Scan files and folders (recursively) into the database; returns what happened.
 
     Bad files never stop the run: each is recorded as failed with a message naming it (see
     ``ScanSummary.errors``); bad pages become unidentified pages with the reason. Batches of runs
-    that died are closed first; ``resume`` also reads their unfinished files to the end.
+    that died are closed first; ``resume`` also reads their unfinished files to the end. With
+    ``broker_url`` the pages are read by queue workers (``pipeline.queue``) and stored here.
     """
     started = time.perf_counter()
     files: list[tuple[Path, str | None]] = [(p, None) for p in discover([Path(p) for p in paths])]
@@ -127,7 +130,7 @@ def scan_paths(
     with db.session(immediate=True) as session:
         context = load_context(session, store, secret=secret, settings=settings, ocr=ocr)
         batch_id = scans.start_batch(session, source, user, owner=lifeline.owner()).id
-    run = _Run(db, store, batch_id, settings, progress)
+    run = _Run(db, store, batch_id, settings, progress, broker_url)
     run.summary.recovered = recovery.as_dict() if recovery else {}
     try:
         summary = run.run(files, context)
@@ -141,6 +144,7 @@ def scan_paths(
     summary.seconds = time.perf_counter() - started
     with db.session(immediate=True) as session:
         scans.finish_batch(session, session.get_one(ScanBatch, batch_id), summary.as_dict())
+    db.optimize()  # the tables grew: fresh planner statistics for the reviewers' queries (SQLite)
     log.info("scan finished: %s", summary.as_dict())
     return summary
 
@@ -164,6 +168,7 @@ def _rereadable(session: Any, file_id: int) -> dict[int, int]:
 class _FileState:
     path: Path
     name: str
+    stored: Path | None = None  # the copy in the file store
     submitted: int = 0
     recorded: int = 0
     read_all: bool = False
@@ -175,9 +180,12 @@ class _Run:
     """One pipeline run: produces jobs file by file, records results as they come back."""
 
     def __init__(
-        self, db: Database, store: FileStore, batch_id: int, settings: Settings, progress: Progress | None
+        self, db: Database, store: FileStore, batch_id: int, settings: Settings, progress: Progress | None,
+        broker_url: str | None = None,
     ) -> None:
         self.db = db
+        self.broker_url = broker_url
+        self.stored_files = False  # page jobs name the copy in the store (queue workers open it there)
         self.settings = settings
         self.store = store
         self.batch_id = batch_id
@@ -194,7 +202,8 @@ class _Run:
             self.total = sum(self._safe_page_count(p, n) for p, n in paths)
         finally:
             self.reader.close()
-        executor = make_executor(context, self.settings.scan.jobs)
+        executor = make_executor(context, self.settings.scan.jobs, broker_url=self.broker_url, store=self.store)
+        self.stored_files = executor.stored_files
         try:
             for result in executor.run(self._jobs(paths)):
                 self._record(result)
@@ -221,6 +230,7 @@ class _Run:
                     batch = session.get_one(ScanBatch, self.batch_id)
                     scan_file, complete = scans.register_file(session, self.store, path, batch, name=name)
                     file_id, attempts = scan_file.id, scan_file.attempts
+                    state.stored = self.store.path(scan_file.sha256)
                     done = set(session.scalars(select(Page.index_in_file).where(Page.scan_file_id == file_id)))
                     again = _rereadable(session, file_id) if complete else {}
             except PhieuError as exc:  # vanished or unreadable since it was found: name it, go on
@@ -255,13 +265,18 @@ class _Run:
         for index in range(pages):
             if index not in done:
                 state.submitted += 1
-                yield PageJob(file_id, state.path, index, name=state.name if state.name != str(state.path) else "")
+                yield self._page_job(file_id, state, index)
 
     def _reread_jobs(self, file_id: int, state: _FileState, again: dict[int, int]) -> Iterator[PageJob]:
         """Pages of a file scanned before whose survey was registered since: read again (see pipeline.rerun)."""
         for index, page_id in sorted(again.items()):
             self.rereads[(file_id, index)] = page_id
-            yield PageJob(file_id, state.path, index, name=state.name if state.name != str(state.path) else "")
+            yield self._page_job(file_id, state, index)
+
+    def _page_job(self, file_id: int, state: _FileState, index: int) -> PageJob:
+        if self.stored_files and state.stored is not None:  # a queue worker elsewhere opens the stored copy
+            return PageJob(file_id, state.stored, index, name=state.name)
+        return PageJob(file_id, state.path, index, name=state.name if state.name != str(state.path) else "")
 
     def _file_failed(self, state: _FileState, message: str, reason: str) -> None:
         state.error, state.reason = message, reason
@@ -284,7 +299,13 @@ class _Run:
         with self.db.session(immediate=True) as session:
             scan_file = session.get_one(ScanFile, result.file_key)
             recorded = scans.record_page(session, self.store, scan_file, result.outcome)
-        if result.unreadable and not recorded.already_recorded:
+        if recorded.already_recorded:  # another station stored this page a moment ago: counted there
+            self.summary.stored_elsewhere += 1
+            state.recorded += 1
+            self._advance(1)
+            self._maybe_finish(result.file_key)
+            return
+        if result.unreadable:
             reason = result.outcome.identification.reason or "corrupt_page"
             self.summary.errors.append(FileError(state.name, result.outcome.error or reason, reason,
                                                  result.outcome.index + 1))

@@ -58,11 +58,14 @@ def create_app(
     qr_secret: bytes | None = None,
     upload_dir: str | Path | None = None,
     migrate: bool = True,
+    broker_url: str | None = None,
 ) -> Flask:
     """A ready WSGI app over the database at ``database_url`` and the file store in ``files_dir``.
 
     ``qr_secret`` (the workspace secret) is needed only to scan uploads; ``upload_dir`` is where
-    uploaded files wait for the pipeline (default: beside the file store).
+    uploaded files wait for the pipeline (default: beside the file store). With ``broker_url`` uploads
+    and re-reads go to the queue (``pipeline.queue_jobs.CeleryRunner``, run by ``phieu worker --writer``)
+    instead of this server's own background process.
     """
     app = Flask(__name__)
     review = settings.review
@@ -86,6 +89,7 @@ def create_app(
     db = Database.open(database_url)
     if migrate:
         db.migrate()
+    db.optimize()
     files = Path(files_dir)
     app.extensions["phieu"] = state = AppState(
         db=db,
@@ -95,7 +99,12 @@ def create_app(
         upload_dir=Path(upload_dir) if upload_dir else files.parent / "uploads",
     )
     app.url_map.converters["int"] = IdConverter  # before any route: a huge id is a 404, not a database error
-    if qr_secret is not None:  # uploads and re-reads go to one background process (started when first needed)
+    if qr_secret is not None and broker_url:  # uploads and re-reads go through the broker to a writer
+        from pipeline.queue_jobs import CeleryRunner
+        from review_ui.views.upload import save_record
+
+        state.runner = CeleryRunner(broker_url, settings, on_change=lambda status: save_record(state, status))
+    elif qr_secret is not None:  # uploads and re-reads go to one background process (started when first needed)
         from pipeline.runner import LocalRunner
         from review_ui.views.upload import save_record
 
@@ -250,6 +259,7 @@ def serve(workspace: Any, host: str = "127.0.0.1", port: int = 8080, *, ready_ca
         secret_key=secret_key_for(workspace.secret()),
         qr_secret=workspace.secret(),
         upload_dir=workspace.home / "uploads",
+        broker_url=workspace.broker_url,
     )
     server = make_server(app, host, port)
     bound_port = server.effective_port

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
-APT_PACKAGES=(tesseract-ocr tesseract-ocr-vie libzbar0 poppler-utils fonts-dejavu-core chromium postgresql postgresql-client)
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-vie libzbar0 poppler-utils fonts-dejavu-core chromium postgresql postgresql-client redis-server)
 
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 

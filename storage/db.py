@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # the pipeline's single writer may hold the lock for one file's pages
 _BEGIN_OPTION = "phieu_sqlite_begin"
+SQLITE_ANALYSIS_LIMIT = 1000  # rows sampled per index by ANALYZE: statistics in milliseconds at any size
 
 
 def normalise_url(url: str) -> str:
@@ -124,6 +125,21 @@ class Database:
         except (OperationalError, ProgrammingError):  # no such table yet: a new database
             return False
         return list(versions) == [HEAD_REVISION]
+
+    def optimize(self) -> None:
+        """Keep SQLite's query planner statistics fresh (``ANALYZE`` on a sample of each index: milliseconds
+        at any size). Without them SQLite may read a queue index end to end where another index finds a
+        handful of rows. Run when a server starts and after each scan; PostgreSQL's autovacuum does this
+        by itself."""
+        if not self.is_sqlite:
+            return
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
+                connection.exec_driver_sql("ANALYZE")
+                connection.commit()
+        except OperationalError as exc:  # busy for 30 s: the next run does it
+            log.warning("ANALYZE skipped: %s", _one_line(exc.orig))
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

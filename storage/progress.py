@@ -4,9 +4,10 @@ The queue, "review all" (the item a person is handed next) and the progress page
 functions, so their figures cannot disagree: what a person "can take now" is counted with the very
 conditions :func:`storage.review_queue.next_item` leases with.
 
-The counts read open review items (what people still have to do, a small set: index ix_review_open)
-and sheets grouped by status (index ix_sheets_survey_status_serial, which PostgreSQL answers from the
-index alone); never a COUNT over answers, which grow to millions.
+The figures that grow with the round (open items by kind, sheets and pages by status) are running
+counts kept by the database in the same transaction as each change (``Tally``, migration 0006); the
+rest read small sets through their own index (live leases, a person's barred items, the last hours'
+decisions). Nothing here counts answers, open items or sheets, which grow to millions.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Answer, Decision, Page, ReviewItem, Sheet, User
-from storage.review_queue import ANSWER_KINDS, available, aware, not_excluded, now_utc
+from storage.models import Answer, Decision, ReviewItem, Sheet, Tally, User
+from storage.review_queue import ANSWER_KINDS, aware, now_utc
 
 MIN_THROUGHPUT_HOURS = 5 / 60  # a reviewer's working span is at least five minutes
 DONE_STATUSES = ("complete", "final")
@@ -55,39 +56,51 @@ class QueueCounts:
                 "pages_open": self.pages_open, "pages_without_survey": self.pages_without_survey}
 
 
+def tallies(session: Session, subject: str, survey_id: int | None) -> dict[str, int]:
+    """The running counts of ``subject`` ("item", "sheet", "page") by key, for one survey or (None) all."""
+    query = select(Tally.key, func.sum(Tally.n)).where(Tally.subject == subject).group_by(Tally.key)
+    if survey_id is not None:
+        query = query.where(Tally.survey_id == survey_id)
+    return {key: int(n) for key, n in session.execute(query) if n}
+
+
 def queue_counts(session: Session, survey_id: int | None, user: User, *, now: datetime | None = None) -> QueueCounts:
-    """Open items of ``survey_id`` (None: every survey) by kind, and which of them ``user`` can take now."""
+    """Open items of ``survey_id`` (None: every survey) by kind, and which of them ``user`` can take now.
+
+    Open items by kind are running counts (``tallies``); what the person cannot take is read from the
+    small sets that hold it: the live leases (minutes old, a few per reviewer) and the items barred
+    to this person (a second or third look at their own decisions). Nothing reads all open items.
+    """
     moment = now or now_utc()
-    live = and_(ReviewItem.leased_by.is_not(None), ReviewItem.lease_expires >= moment)
-    query = select(
-        ReviewItem.kind,
-        func.count(ReviewItem.id),
-        func.sum(case((and_(*available(user, moment)), 1), else_=0)),
-        func.sum(case((and_(live, ReviewItem.leased_by != user.id), 1), else_=0)),
-        func.sum(case((and_(live, ReviewItem.leased_by == user.id), 1), else_=0)),
-        func.sum(case((not_excluded(user), 0), else_=1)),
-    ).where(ReviewItem.status == "open").group_by(ReviewItem.kind)
-    if survey_id is not None:
-        query = query.where(ReviewItem.survey_id == survey_id)
-    opened, mine = {}, {}
-    others = held = barred = 0
-    for kind, count, takeable, by_others, by_user, excluded in session.execute(query):
-        opened[kind], mine[kind] = int(count), int(takeable or 0)
-        if kind in ANSWER_KINDS:
-            others, held, barred = others + int(by_others or 0), held + int(by_user or 0), barred + int(excluded or 0)
-    loose = 0
-    if survey_id is not None:
-        loose = session.scalar(select(func.count(ReviewItem.id)).where(
-            ReviewItem.status == "open", ReviewItem.kind == "page", ReviewItem.survey_id.is_(None))) or 0
-    return QueueCounts(opened, mine, others, held, barred, int(loose))
+    opened = tallies(session, "item", survey_id)
+    scope = [ReviewItem.status == "open"] + ([ReviewItem.survey_id == survey_id] if survey_id is not None else [])
+    live = session.execute(select(ReviewItem.kind, ReviewItem.leased_by, ReviewItem.excluded_user_id,
+                                  ReviewItem.excluded_user2_id)
+                           .where(*scope, ReviewItem.lease_expires >= moment, ReviewItem.leased_by.is_not(None))).all()
+    barred: dict[str, int] = {}
+    for condition in (ReviewItem.excluded_user_id == user.id,  # one query per index (an OR would read every open item)
+                      and_(ReviewItem.excluded_user2_id == user.id,
+                           or_(ReviewItem.excluded_user_id.is_(None), ReviewItem.excluded_user_id != user.id))):
+        for kind, n in session.execute(select(ReviewItem.kind, func.count(ReviewItem.id))
+                                       .where(condition, *scope).group_by(ReviewItem.kind)):
+            barred[kind] = barred.get(kind, 0) + int(n)
+    mine = {kind: n - int(barred.get(kind, 0)) for kind, n in opened.items()}
+    others = held = 0
+    for kind, holder, excluded, excluded2 in live:
+        if holder == user.id:
+            held += kind in ANSWER_KINDS
+        else:
+            others += kind in ANSWER_KINDS
+            if user.id not in (excluded, excluded2):  # not counted among the barred already
+                mine[kind] = mine.get(kind, 0) - 1
+    barred_answers = sum(int(n) for kind, n in barred.items() if kind in ANSWER_KINDS)
+    loose = tallies(session, "item", 0).get("page", 0) if survey_id is not None else 0
+    return QueueCounts(opened, mine, others, held, barred_answers, loose)
 
 
 def sheet_counts(session: Session, survey_id: int) -> dict[str, int]:
     """Sheets of a survey by status, and the figures made of them (printed = every sheet)."""
-    rows = session.execute(
-        select(Sheet.status, func.count(Sheet.id)).where(Sheet.survey_id == survey_id).group_by(Sheet.status)
-    ).all()
-    by_status = {status: int(n) for status, n in rows}
+    by_status = tallies(session, "sheet", survey_id)
     return {
         "printed": sum(by_status.values()),
         "returned": sum(by_status.get(s, 0) for s in RETURNED_STATUSES),
@@ -100,11 +113,7 @@ def sheet_counts(session: Session, survey_id: int) -> dict[str, int]:
 
 def page_counts(session: Session, survey_id: int) -> dict[str, int]:
     """Pages of a survey's sheets by what became of them (identified, duplicate, identified but unreadable)."""
-    rows = session.execute(
-        select(Page.status, func.count(Page.id)).join(Sheet, Sheet.id == Page.sheet_id)
-        .where(Sheet.survey_id == survey_id).group_by(Page.status)
-    ).all()
-    return {status: int(n) for status, n in rows}
+    return tallies(session, "page", survey_id)
 
 
 @dataclass(frozen=True)
@@ -126,9 +135,9 @@ def throughput(
         .group_by(User.username)
         .order_by(User.username)
     )
-    if survey_id is not None:
-        query = query.join(Answer, Answer.id == Decision.answer_id).join(Sheet, Sheet.id == Answer.sheet_id)
-        query = query.where(Sheet.survey_id == survey_id)
+    if survey_id is not None:  # checked per decision of the window (read by time first), never per sheet of the survey
+        query = query.where(select(Answer.id).join(Sheet, Sheet.id == Answer.sheet_id)
+                            .where(Answer.id == Decision.answer_id, Sheet.survey_id == survey_id).exists())
     rows = []
     for username, count, first, last in session.execute(query).all():
         span = (aware(last) - aware(first)).total_seconds() / 3600 if first and last else 0.0  # type: ignore[operator]

@@ -2,7 +2,11 @@
 
 Concurrency rule: every change to a ``ReviewItem`` is a conditional UPDATE that names the version
 (and the lease) it expects and bumps the version; a rowcount of 0 means someone else got there
-first. This works the same on SQLite and PostgreSQL without row locks.
+first. This works the same on SQLite and PostgreSQL without row locks on items.
+Lock order (PostgreSQL; SQLite has one writer at a time): a change that may alter a sheet's status
+first locks the sheet's row (:func:`lock_sheet`), as the scan writer does before storing a page of
+it; the running counts (``Tally``) are then taken in the order new items, closed items, sheet
+status. Two transactions never wait for each other in opposite orders.
 Machine readings are never touched: decisions are new ``Decision`` rows, the answer's
 ``final_value`` mirrors the latest one, and every change is an audit event.
 """
@@ -30,8 +34,9 @@ from storage.models import (
     SheetPage,
     Survey,
     User,
+    unindexed,
 )
-from storage.scans import refresh_sheet_status
+from storage.scans import lock_sheet, refresh_sheet_status
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,11 @@ ANSWER_KINDS = ("answer", "writein", "second", "third")
 DECISION_KIND = {"second": "second", "third": "third"}  # item kind → decision kind; the rest are "review"
 INVALID = "*"  # decision value for "invalid / several marks"
 CANDIDATES_PER_TRY = 8  # rows read per attempt when others are leasing the same head of the queue
+
+
+def _sheet_of_item(session: Session, item_id: int) -> int | None:
+    return session.scalar(select(Answer.sheet_id).join(ReviewItem, ReviewItem.answer_id == Answer.id)
+                          .where(ReviewItem.id == item_id))
 
 
 def now_utc() -> datetime:
@@ -154,7 +164,7 @@ def _sibling_query(item: ReviewItem, answer: Answer):  # type: ignore[no-untyped
             Answer.page_id == answer.page_id,
             Answer.kind == "grid",
             ReviewItem.kind == item.kind,
-            ReviewItem.status == "open",
+            unindexed(ReviewItem.status) == "open",
         )
         .order_by(ReviewItem.id)
     )
@@ -270,6 +280,7 @@ def decide(
     whichever is larger), which the first reviewer never receives.
     """
     moment = now or now_utc()
+    lock_sheet(session, _sheet_of_item(session, item_id))
     item = _close(session, item_id, user, expected_version, moment)
     if item.kind not in ANSWER_KINDS or item.answer_id is None:
         raise ConflictError(f"Mục #{item_id} là một trang, không phải câu trả lời / item #{item_id} is a page")
@@ -374,6 +385,7 @@ def correct(
     if answer is None:
         raise NotFoundError(f"Không có câu trả lời #{answer_id} / answer #{answer_id} does not exist")
     value = answer_values.check(session, answer, value)
+    lock_sheet(session, answer.sheet_id)
     result = session.execute(
         update(Answer)
         .where(Answer.id == answer_id, Answer.version == expected_version)
@@ -415,11 +427,8 @@ def reopen(session: Session, answer_id: int, supervisor: User, reason: str, *, n
         raise ConflictError(
             f"Câu trả lời #{answer_id} đang chờ duyệt, không cần mở lại. / Answer #{answer_id} is already waiting for review."
         )
+    lock_sheet(session, answer.sheet_id)
     session.add(Decision(answer_id=answer_id, user_id=supervisor.id, value=answer.final_value, kind="reopen", decided_at=moment))
-    _cancel_open_items(session, answer_id, moment)
-    answer.final_value = None
-    answer.status = "review"
-    answer.version += 1
     sheet = session.get(Sheet, answer.sheet_id)
     item = ReviewItem(
         kind="writein" if answer.kind in ("text", "writein") else "answer",
@@ -429,17 +438,21 @@ def reopen(session: Session, answer_id: int, supervisor: User, reason: str, *, n
         created_at=moment,
     )
     session.add(item)
-    session.flush()
+    session.flush()  # the new item first, then the others closed: the counts' lock order
+    _cancel_open_items(session, answer_id, moment, keep=item.id)
+    answer.final_value = None
+    answer.status = "review"
+    answer.version += 1
     audit.record(session, actor=supervisor.username, action="reopen", entity="answer", entity_id=answer_id,
                  detail={"item": item.id, "reason": reason})
     _update_sheet_status(session, answer.sheet_id)
     return item
 
 
-def _cancel_open_items(session: Session, answer_id: int, moment: datetime) -> None:
+def _cancel_open_items(session: Session, answer_id: int, moment: datetime, *, keep: int | None = None) -> None:
     session.execute(
         update(ReviewItem)
-        .where(ReviewItem.answer_id == answer_id, ReviewItem.status == "open")
+        .where(ReviewItem.answer_id == answer_id, unindexed(ReviewItem.status) == "open", ReviewItem.id != (keep or 0))
         .values(status="cancelled", closed_at=moment, version=ReviewItem.version + 1)
         .execution_options(synchronize_session=False)
     )
@@ -476,16 +489,18 @@ def assign_page(
     if edition is None or not 1 <= page_number <= edition.page_count:
         count = edition.page_count if edition else 0
         raise ConflictError(f"Trang {page_number} không có trên phiếu ({count} trang) / the sheet has {count} pages")
+    lock_sheet(session, sheet.id)  # a scan storing this sheet page now waits, then finds it taken
     taken = session.scalar(select(SheetPage).where(SheetPage.sheet_id == sheet.id, SheetPage.page_number == page_number))
     if taken is not None:
         raise ConflictError(
             f"Phiếu {serial} trang {page_number} đã có bản quét (trang #{taken.page_id}); trang này sẽ là bản trùng. "
             f"/ Sheet {serial} page {page_number} already has a scan (page #{taken.page_id})."
         )
-    item = _close(session, item_id, user, expected_version, moment)
-    page = _page_of(session, item)
+    page = _page_of(session, item_id)
     page.status, page.sheet_id, page.page_number = "identified", sheet.id, page_number
     page.reason = f"assigned by {user.username}"
+    session.flush()  # the page's count before the item's (the counts' lock order); a conflict undoes both
+    item = _close(session, item_id, user, expected_version, moment)
     session.add(SheetPage(sheet_id=sheet.id, page_number=page_number, page_id=page.id))
     if sheet.status == "printed":
         sheet.status = "scanned"
@@ -504,14 +519,18 @@ def mark_not_survey(
     session: Session, item_id: int, user: User, *, expected_version: int, now: datetime | None = None
 ) -> Page:
     """The page is not part of the survey (a letter, a blank back...): kept, but never counted."""
-    item = _close(session, item_id, user, expected_version, now or now_utc())
-    page = _page_of(session, item)
+    page = _page_of(session, item_id)
     page.status = "not_survey"
+    session.flush()  # the page's count before the item's (the counts' lock order); a conflict undoes both
+    item = _close(session, item_id, user, expected_version, now or now_utc())
     audit.record(session, actor=user.username, action="not_survey", entity="page", entity_id=page.id, detail={"item": item.id})
     return page
 
 
-def _page_of(session: Session, item: ReviewItem) -> Page:
+def _page_of(session: Session, item_id: int) -> Page:
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFoundError(f"Không có mục duyệt #{item_id} / review item #{item_id} does not exist")
     page = session.get(Page, item.page_id) if item.page_id else None
     if item.kind != "page" or page is None:
         raise ConflictError(f"Mục #{item.id} không phải một trang / item #{item.id} is not a page")
@@ -541,7 +560,7 @@ def sign_off(session: Session, sheet_id: int, supervisor: User) -> Sheet:
     if sheet is None:
         raise NotFoundError(f"Không có phiếu #{sheet_id} / no sheet #{sheet_id}")
     waiting = session.scalar(
-        select(func.count(Answer.id)).where(Answer.sheet_id == sheet_id, Answer.status == "review")
+        select(func.count(Answer.id)).where(Answer.sheet_id == sheet_id, unindexed(Answer.status) == "review")
     )
     if waiting or sheet.status not in ("complete", "final"):
         raise ConflictError(

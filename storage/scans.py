@@ -45,6 +45,7 @@ from storage.models import (
     Sheet,
     SheetPage,
     Survey,
+    unindexed,
     utcnow,
 )
 from storage.readings import HANDWRITING_KINDS, store_answers, store_boxes
@@ -94,13 +95,6 @@ def register_file(session: Session, store: FileStore, path: Path, batch: ScanBat
     shown = Path(name) if name else path
     sha = store.put_file(path, suffix=shown.suffix.lower())
     existing = session.scalar(select(ScanFile).where(ScanFile.sha256 == sha))
-    if existing is not None:
-        if existing.status == "done":
-            return existing, True
-        if existing.status == "failed":  # tried again from the start: a failure is not an interruption
-            existing.attempts = 0
-        existing.status, existing.attempts = "received", existing.attempts + 1
-        return existing, False
     scan_file = ScanFile(
         attempts=1,
         sha256=sha,
@@ -109,8 +103,20 @@ def register_file(session: Session, store: FileStore, path: Path, batch: ScanBat
         media_type=MEDIA_TYPES.get(shown.suffix.lower(), ""),
         batch_id=batch.id,
     )
-    session.add(scan_file)
-    session.flush()
+    if existing is None:
+        try:
+            with session.begin_nested():  # another station may register the same file at this moment
+                session.add(scan_file)
+        except IntegrityError:  # it did: its row is the file's row (pages stored by either count once)
+            existing = session.scalar(select(ScanFile).where(ScanFile.sha256 == sha))
+            assert existing is not None
+    if existing is not None:
+        if existing.status == "done":
+            return existing, True
+        if existing.status == "failed":  # tried again from the start: a failure is not an interruption
+            existing.attempts = 0
+        existing.status, existing.attempts = "received", existing.attempts + 1
+        return existing, False
     audit.record(session, actor=batch.created_by or audit.MACHINE, action="scan.file_received", entity="scan_file",
                  entity_id=scan_file.id, detail={"name": shown.name, "sha256": sha, "batch": batch.id})
     return scan_file, False
@@ -151,9 +157,11 @@ def rerecord_page(session: Session, store: FileStore, page: Page, outcome: PageO
     page.processed_at = utcnow()
     scan_file = session.get_one(ScanFile, page.scan_file_id)
     place = f"{Path(scan_file.original_name).name} trang {page.index_in_file + 1}"
-    result = _apply(session, store, page, outcome, place=place)
+    result = _apply(session, store, page, outcome, place=place, refresh=False)
     if result.status != "unidentified":
         _close_page_items(session, page)
+    if page.sheet_id is not None and result.status == "identified":  # after the item closed: the counts' lock order
+        refresh_sheet_status(session, session.get_one(Sheet, page.sheet_id))
     # the row holds the newest reading; the audit log keeps what it said before (history is never lost)
     audit.record(session, actor=actor, action="scan.page_rerecorded", entity="page", entity_id=page.id,
                  detail={"status": result.status, "serial": result.sheet_serial, "previous": previous})
@@ -237,6 +245,18 @@ def finish_batch(session: Session, batch: ScanBatch, summary: dict[str, Any]) ->
                  entity_id=batch.id, detail=dict(summary))
 
 
+def lock_sheet(session: Session, sheet_id: int | None) -> None:
+    """Take the sheet's row lock for the transaction (PostgreSQL; nothing on SQLite, one writer anyway).
+
+    Everything that may change a sheet's pages, review items or status takes it first: two stations
+    storing pages of one sheet, or a reviewer deciding on it meanwhile, then run one after the other
+    (the sheet's status is computed from all its pages and items), and the running counts (``Tally``)
+    are always locked after it, never before.
+    """
+    if sheet_id is not None:
+        session.execute(select(Sheet.id).where(Sheet.id == sheet_id).with_for_update())
+
+
 def refresh_sheet_status(session: Session, sheet: Sheet) -> str:
     """Set the sheet's status from its pages and open review items: scanned → review / complete.
 
@@ -249,7 +269,7 @@ def refresh_sheet_status(session: Session, sheet: Sheet) -> str:
         select(func.count())
         .select_from(ReviewItem)
         .join(Answer, ReviewItem.answer_id == Answer.id)
-        .where(Answer.sheet_id == sheet.id, ReviewItem.status == "open")
+        .where(Answer.sheet_id == sheet.id, unindexed(ReviewItem.status) == "open")
     ) or 0
     page_count = session.scalar(select(Edition.page_count).where(Edition.id == sheet.edition_id)) or 0
     if open_items:
@@ -330,7 +350,8 @@ def _resolve(session: Session, ident: Identification) -> _Target | tuple[str, st
     return _Target(survey, sheet, identity.page)
 
 
-def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, place: str) -> PageRecordResult:
+def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome, *, place: str,
+           refresh: bool = True) -> PageRecordResult:
     ident = outcome.identification
     if outcome.error:  # not decoded or not processed: the reason code and the message naming file and page
         return _unidentified(session, page, ident.reason or "corrupt_page", outcome.error, survey_id=None, place=place)
@@ -345,6 +366,7 @@ def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome,
     target = _resolve(session, ident)
     if isinstance(target, tuple):
         return _unidentified(session, page, target[0], target[1], survey_id=None, place=place)
+    lock_sheet(session, target.sheet.id)  # another station storing a page of this sheet waits for us
     page.sheet_id, page.page_number = target.sheet.id, target.page_number
     sheet_events.mark_scanned(session, target.sheet)  # fieldwork: the paper is back
     if outcome.reading is None or outcome.alignment is None:
@@ -363,7 +385,8 @@ def _apply(session: Session, store: FileStore, page: Page, outcome: PageOutcome,
     store_boxes(session, page, outcome.reading)
     stored, queued = store_answers(session, store, page, target.sheet, target.survey.id, outcome.reading.answers)
     session.flush()
-    refresh_sheet_status(session, target.sheet)
+    if refresh:
+        refresh_sheet_status(session, target.sheet)
     _audit_page(session, page, place, serial=target.sheet.serial, answers=stored, review=queued)
     return PageRecordResult("identified", target.sheet.serial, answers_stored=stored, review_items=queued)
 
@@ -373,7 +396,7 @@ def _unidentified(session: Session, page: Page, code: str, detail: str, *, surve
     page.status, page.reason = "unidentified", f"{code}: {detail}"
     session.flush()
     open_item = session.scalar(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
-                                                        ReviewItem.status == "open"))
+                                                        unindexed(ReviewItem.status) == "open"))
     if open_item is None:
         session.add(ReviewItem(kind="page", survey_id=survey_id, page_id=page.id, reason=code))
     else:  # re-read after a person's help and still not identified: the same item, the new reason
@@ -396,7 +419,7 @@ def _drop_other_claims(session: Session, page: Page) -> None:
 
 def _close_page_items(session: Session, page: Page) -> None:
     for item in session.scalars(select(ReviewItem).where(ReviewItem.page_id == page.id, ReviewItem.kind == "page",
-                                                         ReviewItem.status == "open")):
+                                                         unindexed(ReviewItem.status) == "open")):
         item.status, item.closed_at, item.version = "done", utcnow(), item.version + 1
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Answer, ReviewItem, Sheet, SheetPage, Unit
+from storage.models import Answer, ReviewItem, Sheet, SheetPage, Unit, unindexed
 
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {  # what a progress figure counts, as a filter
     "returned": ("scanned", "review", "complete", "final"),
@@ -57,10 +57,12 @@ def list_sheets(
     ids = [r.id for r in rows]
     pages_in = dict(session.execute(select(SheetPage.sheet_id, func.count(SheetPage.id))  # type: ignore[arg-type]
                                     .where(SheetPage.sheet_id.in_(ids)).group_by(SheetPage.sheet_id)).all())
-    waiting = dict(session.execute(select(Answer.sheet_id, func.count(ReviewItem.id))  # type: ignore[arg-type]
-                                   .join(ReviewItem, ReviewItem.answer_id == Answer.id)
-                                   .where(Answer.sheet_id.in_(ids), ReviewItem.status == "open")
-                                   .group_by(Answer.sheet_id)).all())
+    # each listed sheet's own count (its answers, then their items), in one query: a join over all the
+    # listed sheets had PostgreSQL hash every open item, the cost growing with the round
+    open_of_sheet = (select(func.count(ReviewItem.id)).join(Answer, Answer.id == ReviewItem.answer_id)
+                     .where(Answer.sheet_id == Sheet.id, unindexed(ReviewItem.status) == "open")
+                     .correlate(Sheet).scalar_subquery())
+    waiting: dict[int, int] = dict(session.execute(select(Sheet.id, open_of_sheet).where(Sheet.id.in_(ids))).all())  # type: ignore[arg-type]
     missing = {r.unit_id for r in rows if r.unit_id is not None} - set(units)
     if missing:
         units.update(dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(missing))).all()))  # type: ignore[arg-type]

@@ -229,15 +229,16 @@ def test_file_store_round_trips_any_content(tmp_path_factory: pytest.TempPathFac
 
 
 GUARDED = ["answers", "audit_log", "box_readings", "decisions", "sheet_events"]
+TALLIED = ["pages", "review_items", "sheets"]  # their running counts (migration 0006)
 
 
-def _guarded_tables(db: Database) -> list[str]:
+def _guarded_tables(db: Database, *, tallies: bool = False) -> list[str]:
     if db.is_sqlite:
-        query = "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY 1"
+        query = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"
     else:
-        query = "SELECT DISTINCT event_object_table FROM information_schema.triggers ORDER BY 1"
+        query = "SELECT event_object_table, trigger_name FROM information_schema.triggers"
     with db.engine.connect() as conn:
-        return [row[0] for row in conn.exec_driver_sql(query)]
+        return sorted({table for table, name in conn.exec_driver_sql(query) if ("_tally_" in name) == tallies})
 
 
 def test_the_database_refuses_to_rewrite_history(database: Database) -> None:
@@ -247,6 +248,7 @@ def test_the_database_refuses_to_rewrite_history(database: Database) -> None:
     from storage.models import Answer, Edition, Sheet
 
     assert _guarded_tables(database) == GUARDED  # a migration rebuilding a table must recreate its guards
+    assert _guarded_tables(database, tallies=True) == TALLIED  # ... and its running counts
     with database.session() as s:
         audit.record(s, actor="machine", action="x", entity="page", entity_id=1)
         survey = Survey(code="S", title="t")

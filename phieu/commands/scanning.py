@@ -38,7 +38,7 @@ def _bar(total_hint: int = 0) -> Any:
 
 
 def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int | None, source: str,
-             resume: bool = False) -> Any:
+             resume: bool = False, queue: bool = False) -> Any:
     """Scan ``paths`` with a progress bar and print the summary table; returns the ScanSummary."""
     from pipeline.run import scan_paths
 
@@ -51,7 +51,7 @@ def run_scan(ws: Workspace, db: Any, store: Any, paths: list[Path], *, jobs: int
 
     try:
         summary = scan_paths(db, store, paths, secret=ws.secret(), settings=_with_jobs(ws, jobs), source=source,
-                             progress=progress, resume=resume)
+                             progress=progress, resume=resume, broker_url=ws.broker_url if queue else None)
     finally:
         bar.close()
     print_summary(summary)
@@ -77,6 +77,7 @@ def print_summary(summary: Any) -> None:
         ("  không đọc được / unreadable", summary.unreadable),
         ("  trang trắng / blank", summary.blank),
         ("  đọc lại / read again", summary.reread),
+        ("  trạm khác đã lưu / stored by another station", summary.stored_elsewhere),
         ("Câu trả lời lưu / answers stored", summary.answers_stored),
         ("  cần duyệt / sent to review", summary.answers_to_review),
         ("Thời gian / time (s)", f"{summary.seconds:.1f}"),
@@ -112,26 +113,31 @@ def print_summary(summary: Any) -> None:
               help="With --watch: where unreadable files are moved, each with a note (default DIR/_quarantine).")
 @click.option("--resume", is_flag=True,
               help="Also read to the end the files a run that died (kill, power cut) left unfinished.")
+@click.option("--queue", "queue", is_flag=True,
+              help="Pages are read by `phieu worker` processes through the broker (PHIEU_BROKER_URL); this process stores them.")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[Path, ...], jobs: int | None, watch_dir: Path | None, settle: float,
-         quarantine: Path | None, resume: bool) -> None:
+         quarantine: Path | None, resume: bool, queue: bool) -> None:
     """Quét các tệp và thư mục / scan files and folders (PDF, TIFF, PNG, JPEG) into the workspace."""
     if not paths and watch_dir is None and not resume:
         raise click.UsageError("give at least one PATH, --watch DIR or --resume")
     from pipeline.forkserver import start_early
 
     ws: Workspace = ctx.obj.workspace()  # refused at once when there is none: no fork server for nothing
-    start_early(jobs)  # the workers' imports overlap opening the database
+    if queue and not ws.broker_url:
+        raise click.UsageError("--queue needs PHIEU_BROKER_URL (redis://host:6379/0), see docs/deploy.md")
+    if not queue:
+        start_early(jobs)  # the workers' imports overlap opening the database
     ws, db, store = _open(ctx)
     code = 0
     if paths or resume:
-        code = run_scan(ws, db, store, list(paths), jobs=jobs, source="cli", resume=resume).exit_code
+        code = run_scan(ws, db, store, list(paths), jobs=jobs, source="cli", resume=resume, queue=queue).exit_code
     if watch_dir is not None:
         from pipeline.watch import scan_hot_folder
 
         def scan_files(files: list[Path]) -> Any:
             try:
-                return run_scan(ws, db, store, files, jobs=jobs, source="watch")
+                return run_scan(ws, db, store, files, jobs=jobs, source="watch", queue=queue)
             except PhieuError as exc:  # the station keeps watching; restarting the watch retries these files
                 click.secho(f"Lỗi / Error: {exc}", fg="red", err=True)
                 raise
