@@ -47,12 +47,11 @@ _PEN_MM = 0.25  # the thinnest pen a loop's length is measured with
 _CROSSING = 0.75  # ink nearer a rectangle's centre than this share of the way to its edge cuts through it
 _RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges over print: the rest)
 _LOOP_SPREAD_MM = 0.8  # an open loop's own ink: within this of its typical distance in each direction
-_LOOP_WIDTH_MM = 2.2  # the ink of a closed loop: within this of its hole's rim (a wide pen, a loop drawn twice)
 _LOOP_AREA_MM = 2.5  # ink within this of what a closed loop encloses is explained by it (bridges, spurs)
 _FILLS = 0.15
 _CENTRAL = 0.3  # a mark in a box passes within this share of its side from the box's middle
-_LOOP_PIECE = 0.6
-_LOOP_TOUCH = 0.3  # a piece this little a loop's own ink is a mark of its own that touches the loop  # a piece of ink in a box that is this much a loop's own ink is that loop crossing  # a stroke's ink covering this share of a box interior is a mark there, whatever its shape
+_LOOP_PIECE = 0.6  # a piece of ink in a box this much a loop's own ink is that loop crossing it
+_LOOP_TOUCH = 0.3  # a piece this little a loop's own ink is a mark of its own that touches the loop
 
 
 @dataclass
@@ -142,14 +141,14 @@ def attribute_strokes(
     r0, r1 = max(0, rows[0] - margin), min(new.shape[0], rows[-1] + margin + 1)
     c0, c1 = max(0, cols[0] - margin), min(new.shape[1], cols[-1] + margin + 1)
     result.labels, result.origin = np.zeros((r1 - r0, c1 - c0), np.int32), (int(r0), int(c0))
-    strokes: list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]] = []
+    strokes: list[tuple[int, np.ndarray, np.ndarray, _Shape]] = []
     # band by band down the page (questions): labelling the strokes' surroundings only, not the whole page
     for b0, b1 in _bands(rows, gap=int(_BAND_GAP_MM * zones.px_mm), margin=margin, limit=new.shape[0]):
         strokes += _label_band(new, printed_here, (b0, b1), (c0, c1), result, zones, dpi=dpi, settings=settings)
     count = int(result.labels.max()) + 1
     result.decided, result.owned = np.zeros(count, bool), np.zeros((count, n), bool)
-    for label, ys, xs, holes in strokes:
-        _attribute(label, ys, xs, holes, zones, regions, result, settings)
+    for label, ys, xs, shape in strokes:
+        _attribute(label, ys, xs, shape, zones, regions, result, settings)
     _pooled_doubts(result, zones, settings)
     return result
 
@@ -165,9 +164,9 @@ def _bands(rows: np.ndarray, *, gap: int, margin: int, limit: int) -> list[tuple
 def _label_band(
     new: np.ndarray, printed_here: np.ndarray, band: tuple[int, int], span: tuple[int, int], result: Attribution,
     zones: _Zones, *, dpi: float, settings: RecognitionSettings,
-) -> list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]]:
+) -> list[tuple[int, np.ndarray, np.ndarray, _Shape]]:
     """Label the strokes of one band of the page into ``result.labels`` (numbered after those already
-    there); returns (label, rows, cols, closed loops) of each stroke big enough to attribute."""
+    there); returns (label, rows, cols, shape) of each stroke big enough to attribute."""
     (r0, r1), (c0, c1) = band, span
     crop = new[r0:r1, c0:c1]
     grouped = _rejoined(crop, printed_here[r0:r1, c0:c1], dpi=dpi, settings=settings)
@@ -177,7 +176,7 @@ def _label_band(
     o0, o1 = result.origin
     window = result.labels[r0 - o0:r1 - o0, :]
     window[crop & (labels > 0)] = labels[crop & (labels > 0)] + first  # bridges carry no ink of their own
-    found: list[tuple[int, np.ndarray, np.ndarray, Callable[[], list[np.ndarray]]]] = []
+    found: list[tuple[int, np.ndarray, np.ndarray, _Shape]] = []
     min_px = settings.speck_mm2 * zones.px_mm**2
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[k])
@@ -188,9 +187,7 @@ def _label_band(
         if ys.size < min_px:
             continue
 
-        def holes(stroke: np.ndarray = stroke, x: int = x, y: int = y, w: int = w, h: int = h) -> list[np.ndarray]:
-            return _holes(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0), zones)
-        found.append((k + first, ys + y + r0, xs + x + c0, holes))
+        found.append((k + first, ys + y + r0, xs + x + c0, _Shape(stroke, crop[y:y + h, x:x + w], (x + c0, y + r0))))
     return found
 
 
@@ -347,12 +344,96 @@ def _is_mark(
         mine = of == k
         share = float(on_loop[mine].mean())
         if share >= _LOOP_PIECE:
+            # mostly a loop crossing the box, but what is not the loop's may still span it: a tick
+            # drawn over the arc. A person decides.
+            other = mine & ~on_loop
+            side = zones.side[i]
+            if other.sum() * scale >= 0.5 * side * max(1.0, _PEN_MM * zones.px_mm) and central[other].any() \
+                    and np.hypot(np.ptp(ys[sel][other]), np.ptp(xs[sel][other])) >= 0.5 * side:
+                grade = max(grade, 1)
             continue
         # a tick or a cross passes near the box's middle; the arc of a neighbour's loop dipping into it does not
         wide = min(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) - 2 >= 0.4 * zones.side[i]
         if (wide and central[mine].any()) or mine.sum() * scale / area >= _FILLS:
             grade = max(grade, 2 if share <= _LOOP_TOUCH else 1)
     return grade
+
+
+class _Shape:
+    """One stroke on its bounding box, for what needs its whole pixels (looked at only where needed):
+    its closed loops, and which of its ink a loop's ring is made of.
+
+    ``stroke`` (bool) includes the bridges over print, ``ink`` (bool, same window) only real ink;
+    ``origin`` is the window's top-left (x, y) on the aligned page.
+    """
+
+    def __init__(self, stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int]) -> None:
+        self.stroke, self.ink, self.origin = stroke, ink, origin
+        self._skeleton: tuple[np.ndarray, np.ndarray] | None = None
+
+    def holes(self, zones: _Zones) -> list[np.ndarray]:
+        return _holes(self.stroke, self.ink, self.origin, zones)
+
+    def skeleton(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) of the stroke's centre line (thinned; bridges included, so a ring stays whole),
+        and for every pixel of the window the index of its nearest centre-line pixel."""
+        if self._skeleton is None:
+            thin = cv2.ximgproc.thinning(self.stroke.view(np.uint8) * 255) > 0  # type: ignore[attr-defined]
+            rows, cols = np.nonzero(thin)
+            if rows.size == 0:
+                rows, cols = np.nonzero(self.stroke)
+                thin = self.stroke
+            # labels number the zero pixels (the centre line) in raster order, as np.nonzero lists them
+            _, nearest = cv2.distanceTransformWithLabels((~thin).view(np.uint8), cv2.DIST_L2, 3,
+                                                         labelType=cv2.DIST_LABEL_PIXEL)
+            self._skeleton = (np.column_stack([rows, cols]), nearest)
+        return self._skeleton
+
+    def cycles(self) -> np.ndarray:
+        """The centre line pruned to its cycles (window mask): ends cut back until none is left, so a
+        tick joined to a loop, or its tail, is gone and the loops remain."""
+        centre, _ = self.skeleton()
+        line = np.zeros(self.stroke.shape, np.uint8)
+        line[centre[:, 0], centre[:, 1]] = 1
+        kernel = np.ones((3, 3), np.float32)
+        while True:
+            ends = (line > 0) & (cv2.filter2D(line, cv2.CV_16S, kernel, borderType=cv2.BORDER_CONSTANT) <= 2)
+            if not ends.any():
+                return line > 0
+            line[ends] = 0
+
+    def ring_of(self, hole: np.ndarray, reach: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """A test for centre-line pixels (page rows, cols) on the ring round a closed loop's ``hole``
+        (contour, page coordinates): the cycles bordering the hole, and those bordering the slivers
+        between passes of a loop drawn twice (what lies wholly within ``reach`` px of the hole)."""
+        cycles = self.cycles()
+        x0, y0 = self.origin
+        filled = np.zeros(cycles.shape, np.uint8)
+        cv2.drawContours(filled, [hole], -1, 1, cv2.FILLED, offset=(-x0, -y0))
+        count, parts = cv2.connectedComponents((~cycles).view(np.uint8), connectivity=4)
+        near = cv2.dilate(filled, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+        size = np.bincount(parts.ravel(), minlength=count)
+        within = np.bincount(parts.ravel(), weights=(near > 0).ravel(), minlength=count)
+        edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+        inner = (within == size) & (size > 0)
+        inner[edge] = False
+        inner[0] = False  # the cycles themselves
+        around = cv2.dilate(inner[parts].view(np.uint8), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+        ring = cycles & (around > 0)
+
+        def test(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return np.asarray(ring[rows - y0, cols - x0])
+        return test
+
+    def on_rings(self, ys: np.ndarray, xs: np.ndarray, ring: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """Which of the pixels (page ``ys``, ``xs``) belong to a ring: their nearest centre-line pixel is
+        one that ``ring(rows, cols)`` (page coordinates) says lies on it. A tick that touches a loop
+        has a centre line of its own, leaving the ring: its ink stays its own."""
+        centre, nearest = self.skeleton()
+        x0, y0 = self.origin
+        on = ring(centre[:, 0] + y0, centre[:, 1] + x0)
+        which = nearest[ys - y0, xs - x0] - 1
+        return np.asarray(on[np.clip(which, 0, len(on) - 1)])
 
 
 def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: _Zones) -> list[np.ndarray]:
@@ -378,14 +459,13 @@ def _holes(stroke: np.ndarray, ink: np.ndarray, origin: tuple[int, int], zones: 
 
 
 def _enclosed(
-    holes: list[np.ndarray], ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray
+    shape: _Shape, ys: np.ndarray, xs: np.ndarray, zones: _Zones, near: np.ndarray
 ) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """(the options near a stroke whose box or code centre lies inside one of its closed loops; which of
-    the stroke's pixels (``ys``, ``xs``) make up those loops: along their rims, within
-    ``_LOOP_WIDTH_MM``; which lie within ``_LOOP_AREA_MM`` of what they enclose: ink a loop explains,
-    though a mark in a box there stays a mark)."""
-    found, rim, area = [], np.zeros(ys.size, bool), np.zeros(ys.size, bool)
-    for hole in holes:
+    """(the options near a stroke whose box or code centre lies inside one of its closed loops; which
+    of the stroke's pixels (``ys``, ``xs``) make up those loops' rings; which lie within
+    ``_LOOP_AREA_MM`` of what they enclose: ink a loop explains, though a mark in a box there stays a mark)."""
+    found, rings, area = [], np.zeros(ys.size, bool), np.zeros(ys.size, bool)
+    for hole in shape.holes(zones):
         inside = [int(i) for i in near if any(
             cv2.pointPolygonTest(hole, ((x0 + x1) / 2, (y0 + y1) / 2), False) > 0 for x0, y0, x1, y1 in zones.rects[i, :2])]
         if not inside:
@@ -393,24 +473,22 @@ def _enclosed(
         found += [i for i in inside if i not in found]
         x, y, w, h = cv2.boundingRect(hole)
         grow = int(_LOOP_AREA_MM * zones.px_mm) + 1
-        width = int(_LOOP_WIDTH_MM * zones.px_mm) + 1
+        mask = np.zeros((h + 2 * grow, w + 2 * grow), np.uint8)
+        cv2.drawContours(mask, [hole], -1, 1, cv2.FILLED, offset=(grow - x, grow - y))
+        rings |= shape.on_rings(ys, xs, shape.ring_of(hole, grow))
         ry, rx = ys - (y - grow), xs - (x - grow)
         ok = (ry >= 0) & (ry < h + 2 * grow) & (rx >= 0) & (rx < w + 2 * grow)
-        mask = np.zeros((h + 2 * grow, w + 2 * grow), np.uint8)
-        cv2.drawContours(mask, [hole], -1, 1, 2 * width, offset=(grow - x, grow - y))
-        rim[ok] |= mask[ry[ok], rx[ok]] > 0
-        cv2.drawContours(mask, [hole], -1, 1, cv2.FILLED, offset=(grow - x, grow - y))
         mask = np.asarray(cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)), np.uint8)
         area[ok] |= mask[ry[ok], rx[ok]] > 0
-    return found, rim, area
+    return found, rings, area
 
 
 def _attribute(
-    label: int, ys: np.ndarray, xs: np.ndarray, holes: Callable[[], list[np.ndarray]], zones: _Zones,
+    label: int, ys: np.ndarray, xs: np.ndarray, shape: _Shape, zones: _Zones,
     regions: np.ndarray, result: Attribution, settings: RecognitionSettings,
 ) -> None:
-    """Decide who owns one stroke (``ys``, ``xs``: its pixels; ``holes()``: its closed loops, looked
-    for only when needed) and record it in ``result``."""
+    """Decide who owns one stroke (``ys``, ``xs``: its pixels; ``shape``: its whole pixels, for closed
+    loops and rings, looked at only when needed) and record it in ``result``."""
     if regions[ys, xs].mean() > 0.3:  # writing in a write-in frame beside an option
         result.own(label, [])
         return
@@ -431,7 +509,7 @@ def _attribute(
     if first is not None and inside[first] >= 0.85 * ys.size:  # a tick, a cross or a fill in one box
         _give(result, label, [first], ys, xs, zones, in_box, size)
         return
-    loops, used, explained = _enclosed(holes(), ys, xs, zones, near)
+    loops, used, explained = _enclosed(shape, ys, xs, zones, near)
     # the ink left over may go round other options: open loops (closed ones were holes), best first,
     # each loop's own ink set aside before the next is looked for
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
@@ -442,8 +520,10 @@ def _attribute(
         if top is None or score[top] < settings.loop_cover_min:
             break
         loops.append(top)
-        on_loop = _on_loop(ys[~used], xs[~used], rects[top], zones)
-        used[np.flatnonzero(~used)[on_loop]] = True
+        band = _on_loop(ys[~used], xs[~used], rects[top], zones)  # the ring's typical distance, direction by direction
+        free_y, free_x = ys[~used], xs[~used]
+        on_ring = _ring_test(free_y[band], free_x[band], rects[top], zones)
+        used[np.flatnonzero(~used)[shape.on_rings(free_y, free_x, on_ring)]] = True
     # half round an option: meant for it? a person decides (a mark elsewhere stays). Only the ink
     # nearer this option than any other counts: the arcs of loops round its neighbours do not.
     nearest = _nearest(ys, xs, zones, near)
@@ -508,6 +588,22 @@ def _loop_scores(
         h = int(np.argmax(found))
         score[i], rects[i] = found[h], zones.rects[i, h]
     return (score, rects) if best_rect else score
+
+
+def _ring_test(
+    ring_ys: np.ndarray, ring_xs: np.ndarray, rect: np.ndarray, zones: _Zones
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A test for centre-line pixels (page rows, cols) lying on the open loop round ``rect`` whose own
+    ink is (``ring_ys``, ``ring_xs``): within a pen's width of that ink."""
+    grid: set[tuple[int, int]] = set()
+    cell = max(1, int(_LOOP_SPREAD_MM * zones.px_mm))
+    for r, c in zip((ring_ys // cell).tolist(), (ring_xs // cell).tolist(), strict=True):
+        grid.add((r, c))
+
+    def test(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.array([(r // cell, c // cell) in grid for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+                        bool)
+    return test
 
 
 def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones) -> np.ndarray:
