@@ -49,6 +49,7 @@ _RIM_INK = 0.3  # share of a closed loop's rim that must be real ink (bridges ov
 _LOOP_SPREAD_MM = 0.8  # an open loop's own ink: within this of its typical distance in each direction
 _LOOP_AREA_MM = 2.5  # ink within this of what a closed loop encloses is explained by it (bridges, spurs)
 _FILLS = 0.15
+_EDGE_SHARE = 0.2  # the outer part of a box's interior, as a share of its side: where a loop's arc grazes it
 _CENTRAL = 0.3  # a mark in a box passes within this share of its side from the box's middle
 _LOOP_PIECE = 0.6  # a piece of ink in a box this much a loop's own ink is that loop crossing it
 _LOOP_TOUCH = 0.3  # a piece this little a loop's own ink is a mark of its own that touches the loop
@@ -513,9 +514,11 @@ def _attribute(
     # the ink left over may go round other options: open loops (closed ones were holes), best first,
     # each loop's own ink set aside before the next is looked for
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
+    found_closed = len(loops)
     while True:
         free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
         score, rects = _loop_scores(ys[~used], xs[~used], zones, free, loop_px, best_rect=True)
+        before = before if len(loops) > found_closed else score  # before any open loop was claimed
         top = max(score, key=lambda i: score[i], default=None)
         if top is None or score[top] < settings.loop_cover_min:
             break
@@ -525,10 +528,15 @@ def _attribute(
         on_ring = _ring_test(free_y[band], free_x[band], rects[top], zones)
         used[np.flatnonzero(~used)[shape.on_rings(free_y, free_x, on_ring)]] = True
     # half round an option: meant for it? a person decides (a mark elsewhere stays). Only the ink
-    # nearer this option than any other counts: the arcs of loops round its neighbours do not.
+    # nearer this option than any other counts: the arcs of loops round its neighbours do not. Ink
+    # an open loop round a neighbour took counts too: that claim was a guess (two loops on adjacent
+    # rows can each look like the one round the option between them).
     nearest = _nearest(ys, xs, zones, near)
-    for i in score:
-        if i in loops or score[i] < settings.open_loop_cover_min:
+    for i in before:
+        if i in loops or before[i] < settings.open_loop_cover_min:
+            continue
+        if before[i] >= settings.loop_cover_min:  # went round it, until a neighbour's loop took the ink
+            result.doubt_about(i, before[i], "loop")
             continue
         mine = ~used & ~explained & (nearest == i)
         own = _loop_scores(ys[mine], xs[mine], zones, {i: in_box[i][mine]}, loop_px)[i]
@@ -573,10 +581,12 @@ def _loop_scores(
     """Per option near the stroke: how well the stroke goes round its box, its code or both (the best
     of the three, see _ring_score; with ``best_rect``, also which of the three rectangles). Ink inside
     another box is that box's business, no evidence here; less ink than a loop's (``loop_px``) goes
-    round nothing."""
+    round nothing. Ink in the outer _EDGE_SHARE of a box is an arc grazing it, and counts."""
     which = np.full(ys.size, -1)
     for i, sel in in_box.items():
-        which[sel] = i
+        r0, r1, c0, c1 = zones.interior[i]
+        m = _EDGE_SHARE * (r1 - r0)  # an arc grazing a box's edge is still evidence of a loop
+        which[sel & (ys >= r0 + m) & (ys < r1 - m) & (xs >= c0 + m) & (xs < c1 - m)] = i
     score: dict[int, float] = {}
     rects: dict[int, np.ndarray] = {}
     for i in in_box:
