@@ -61,6 +61,7 @@ class RecognitionSettings(_Section):
     empty_below: float = Field(0.06, description="Ink share of a box interior below which it is empty.")
     marked_above: float = Field(0.14, description="Ink share above which a box is marked (between: uncertain).")
     cancelled_above: float = Field(0.78, description="Ink share above which a box counts as filled solid (cancelled); a heavy real cross covers up to ~0.7, a box filled to cancel it 0.85 and more.")
+    fill_sides_min: float = Field(0.6, ge=0, le=1, description="A solid box is a fill (cancelled) only when the middle of each of its sides is this much inked; a heavy marker cross leaves a white wedge there and is a mark.")
     handwriting_ink_min: float = Field(0.004, description="Ink share of a write-in region above which it has writing.")
     ocr_language: str = Field("vie", description="Tesseract language for handwriting drafts.")
     background_mm: float = Field(8.0, description="Window for the paper-brightness estimate (larger than a filled box), evens out uneven light.")

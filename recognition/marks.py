@@ -230,6 +230,7 @@ class _Shares:
     foreign: float = 0.0  # inner share of ink from strokes owned elsewhere (a neighbour's loop or overshoot)
     grains: float = 0.0  # span (as ``span``) of the widest stroke once grains a pixel apart are joined
     pale_stroke: float = 0.0  # the same for a pale stroke under the sheet's threshold (light pencil)
+    sides: float = 1.0  # for a nearly solid box: ink share of the emptiest middle of a side (a cross's wedge)
 
 
 def _shares(
@@ -341,8 +342,25 @@ def _shares(
     grains = _joined_span(candidate & inner) / side if inner_share < settings.marked_above else 0.0
     dust = candidate & inner  # before speck removal: a pencil tick a fax turned into dots
     scattered = float(dust[inner].mean()) if _spread(dust) / side >= settings.stroke_span_min else 0.0
+    sides = _sides(new[interior], inner[interior]) if inner_share >= settings.cancelled_above else 1.0
     return _Shares(inner_share, ring_share, darkness, float(span), float(spread), scattered, total, faint,
-                   extent, loop, open_loop, inside_foreign, grains, pale_stroke)
+                   extent, loop, open_loop, inside_foreign, grains, pale_stroke, sides)
+
+
+def _sides(ink: np.ndarray, counted: np.ndarray) -> float:
+    """The least inked of the four patches at the middles of a box's sides (share of the ``counted``
+    pixels, print excluded; 0..1): a fill covers them all; a cross, however heavy, leaves a white
+    wedge at each."""
+    h, w = ink.shape
+    if h < 4 or w < 4:
+        return 1.0
+    dh, dw = max(1, h // 4), max(1, w // 4)
+    mh, mw = slice(h // 2 - dh // 2, h // 2 + dh // 2 + 1), slice(w // 2 - dw // 2, w // 2 + dw // 2 + 1)
+    shares = []
+    for patch in ((slice(0, dh), mw), (slice(h - dh, h), mw), (mh, slice(0, dw)), (mh, slice(w - dw, w))):
+        n = int(np.count_nonzero(counted[patch]))
+        shares.append(np.count_nonzero(ink[patch] & counted[patch]) / n if n else 1.0)
+    return float(min(shares))
 
 
 def _dust_max(inner_px: int, settings: RecognitionSettings) -> float:
@@ -396,6 +414,11 @@ def sheet_thresholds(ink: PageInk, *, settings: RecognitionSettings) -> dict[str
     }
 
 
+def _solid(m: _Shares, t: dict[str, float], settings: RecognitionSettings) -> bool:
+    """Filled solid (a cancellation): ink over nearly all the box, the middles of its sides included."""
+    return m.inner >= t["cancelled_above"] and m.sides >= settings.fill_sides_min
+
+
 def light_ink_scale(darkness: float, *, settings: RecognitionSettings) -> float:
     """1.0 for pen-dark ink, down to ``light_ink_scale_min`` for pale pencil."""
     return float(np.clip(darkness / settings.pen_darkness, settings.light_ink_scale_min, 1.0))
@@ -419,7 +442,7 @@ def box_state(
         and m.faint < settings.stroke_span_min  # nor a pale stroke under the sheet's threshold
     )
     if m.loop >= settings.loop_cover_min:
-        return "cancelled" if m.inner >= t["cancelled_above"] else "marked"  # circled: the loop says which
+        return "cancelled" if _solid(m, t, settings) else "marked"  # circled: the loop says which
     if m.open_loop >= 1.0:
         return "uncertain"  # ink joined to another option's loop: a mark of its own, or that loop? a person decides
     if m.open_loop > 0 and m.inner < t["marked_above"] * k:
@@ -428,10 +451,10 @@ def box_state(
     if dot and m.faint < settings.stroke_span_min and m.scattered < t["empty_below"] * k / 2:
         return "empty"  # one pen rest in the box, nothing paler around it: not a mark
     if not registered:  # slivers of misplaced frame lines can fake thin ink, never a fill or a heavy mark
-        if m.inner >= t["cancelled_above"]:
+        if _solid(m, t, settings):
             return "cancelled"
         return "empty" if nothing else "marked" if m.inner >= 2 * t["marked_above"] else "uncertain"
-    if m.inner >= t["cancelled_above"]:
+    if _solid(m, t, settings):
         return "cancelled"
     if m.inner >= t["marked_above"] * k:
         return "marked"

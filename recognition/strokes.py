@@ -523,8 +523,9 @@ def _attribute(
         if top is None or score[top] < settings.loop_cover_min:
             break
         loops.append(top)
-        band = _on_loop(ys[~used], xs[~used], rects[top], zones)  # the ring's typical distance, direction by direction
         free_y, free_x = ys[~used], xs[~used]
+        cores = _cores(free_y, free_x, zones, free)  # a mark inside another box is no part of this loop
+        band = _on_loop(free_y, free_x, rects[top], zones, skip=(cores >= 0) & (cores != top))
         on_ring = _ring_test(free_y[band], free_x[band], rects[top], zones)
         used[np.flatnonzero(~used)[shape.on_rings(free_y, free_x, on_ring)]] = True
     # half round an option: meant for it? a person decides (a mark elsewhere stays). Only the ink
@@ -582,11 +583,7 @@ def _loop_scores(
     of the three, see _ring_score; with ``best_rect``, also which of the three rectangles). Ink inside
     another box is that box's business, no evidence here; less ink than a loop's (``loop_px``) goes
     round nothing. Ink in the outer _EDGE_SHARE of a box is an arc grazing it, and counts."""
-    which = np.full(ys.size, -1)
-    for i, sel in in_box.items():
-        r0, r1, c0, c1 = zones.interior[i]
-        m = _EDGE_SHARE * (r1 - r0)  # an arc grazing a box's edge is still evidence of a loop
-        which[sel & (ys >= r0 + m) & (ys < r1 - m) & (xs >= c0 + m) & (xs < c1 - m)] = i
+    which = _cores(ys, xs, zones, in_box)
     score: dict[int, float] = {}
     rects: dict[int, np.ndarray] = {}
     for i in in_box:
@@ -598,6 +595,17 @@ def _loop_scores(
         h = int(np.argmax(found))
         score[i], rects[i] = found[h], zones.rects[i, h]
     return (score, rects) if best_rect else score
+
+
+def _cores(ys: np.ndarray, xs: np.ndarray, zones: _Zones, in_box: dict[int, np.ndarray]) -> np.ndarray:
+    """Per pixel, the option in the core of whose box it lies (-1: none): inside the box but not in its
+    outer _EDGE_SHARE, where a loop's arc grazing the box runs."""
+    which = np.full(ys.size, -1)
+    for i, sel in in_box.items():
+        r0, r1, c0, c1 = zones.interior[i]
+        m = _EDGE_SHARE * (r1 - r0)
+        which[sel & (ys >= r0 + m) & (ys < r1 - m) & (xs >= c0 + m) & (xs < c1 - m)] = i
+    return which
 
 
 def _ring_test(
@@ -616,10 +624,10 @@ def _ring_test(
     return test
 
 
-def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones) -> np.ndarray:
+def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones, skip: np.ndarray) -> np.ndarray:
     """Which of the pixels make up a loop round ``rect``: in each direction, those within
     _LOOP_SPREAD_MM of the loop's own typical distance beyond the rectangle's edge (a loop touching
-    another keeps only its own ink)."""
+    another keeps only its own ink). ``skip``: pixels that are no part of it whatever their distance."""
     x0, y0, x1, y1 = rect
     cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, max(1.0, (x1 - x0) / 2), max(1.0, (y1 - y0) / 2)
     dx, dy = xs - cx, ys - cy
@@ -627,7 +635,7 @@ def _on_loop(ys: np.ndarray, xs: np.ndarray, rect: np.ndarray, zones: _Zones) ->
     edge = np.minimum(hw / np.maximum(np.abs(np.cos(angle)), 1e-6), hh / np.maximum(np.abs(np.sin(angle)), 1e-6))
     beyond = np.hypot(dx, dy) - edge
     bins = ((angle + np.pi) * (_BINS / (2 * np.pi))).astype(int) % _BINS
-    band = (beyond >= -(1 - _CROSSING) * edge) & (beyond <= zones.reach)
+    band = (beyond >= -(1 - _CROSSING) * edge) & (beyond <= zones.reach) & ~skip
     typical = np.full(_BINS, np.nan)
     for b in np.unique(bins[band]):
         typical[b] = float(np.median(beyond[band & (bins == b)]))
