@@ -515,10 +515,12 @@ def _attribute(
     # each loop's own ink set aside before the next is looked for
     loop_px = settings.loop_min_mm * _PEN_MM * zones.px_mm**2 * ys.size / size  # in the sample
     found_closed = len(loops)
+    before: dict[int, float] = {}
     while True:
         free = {i: sel[~used] for i, sel in in_box.items() if i not in loops}
         score, rects = _loop_scores(ys[~used], xs[~used], zones, free, loop_px, best_rect=True)
-        before = before if len(loops) > found_closed else score  # before any open loop was claimed
+        if len(loops) == found_closed:  # the scores before any open loop was claimed
+            before = score
         top = max(score, key=lambda i: score[i], default=None)
         if top is None or score[top] < settings.loop_cover_min:
             break
